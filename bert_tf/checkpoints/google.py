@@ -1,0 +1,251 @@
+"""Read and write Google's original TF1 BERT checkpoints (`bert_model.ckpt` + `bert_config.json`).
+
+Example:
+    >>> from bert_tf import BertPretrainer
+    >>> from bert_tf.checkpoints import save_google_checkpoint
+    >>> model = BertPretrainer.from_google_checkpoint("uncased_L-12_H-768_A-12")  # doctest: +SKIP
+    >>> save_google_checkpoint(model, "/tmp/mine/bert_model.ckpt")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from typing import Iterable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf.checkpoints.names import (ENCODER, Entry, google_name_table, group_of,
+                                       is_training_state)
+from bert_tf.config import BertConfig
+
+logger = logging.getLogger("bert_tf")
+
+CHECKPOINT_NAME = "bert_model.ckpt"
+CONFIG_NAME = "bert_config.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint path is wrong, unreadable, or its weights file is missing."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """The checkpoint's variables do not match the model (lists every difference)."""
+
+    def __init__(self, message: str, report: "LoadReport"):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What a load did: loaded names, and every missing/unexpected/mismatched variable."""
+
+    checkpoint: str
+    loaded: list[str] = dataclasses.field(default_factory=list)
+    missing: list[str] = dataclasses.field(default_factory=list)
+    unexpected: list[str] = dataclasses.field(default_factory=list)
+    mismatched: list[tuple[str, tuple, tuple]] = dataclasses.field(default_factory=list)
+    newly_initialized: list[str] = dataclasses.field(default_factory=list)
+    unused: list[str] = dataclasses.field(default_factory=list)
+    skipped_training_state: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def describe(self) -> str:
+        lines = []
+        if self.missing:
+            lines.append(f"missing from the checkpoint ({len(self.missing)}):")
+            lines += [f"  {n}" for n in self.missing]
+        if self.unexpected:
+            lines.append(f"in the checkpoint but not in the model ({len(self.unexpected)}):")
+            lines += [f"  {n}" for n in self.unexpected]
+        if self.mismatched:
+            lines.append(f"shape mismatch ({len(self.mismatched)}):")
+            lines += [f"  {n}: checkpoint {list(c)} vs model {list(m)}"
+                      for n, c, m in self.mismatched]
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- paths
+def resolve_checkpoint(path: str | os.PathLike) -> str:
+    """Returns the checkpoint prefix for a prefix (`.../bert_model.ckpt`) or its directory."""
+    path = os.fspath(path)
+    if tf.io.gfile.isdir(path):
+        candidate = os.path.join(path, CHECKPOINT_NAME)
+        if tf.io.gfile.exists(candidate + ".index"):
+            return candidate
+        latest = tf.train.latest_checkpoint(path)
+        if latest:
+            return latest
+        indexes = sorted(tf.io.gfile.glob(os.path.join(path, "*.index")))
+        if len(indexes) == 1:
+            return indexes[0][: -len(".index")]
+        found = f"found {[os.path.basename(i) for i in indexes]}" if indexes else "found none"
+        raise CheckpointError(f"no checkpoint in directory {path}: expected {CHECKPOINT_NAME}.index "
+                              f"(or exactly one *.index file), {found}")
+    if path.endswith(".index"):
+        path = path[: -len(".index")]
+    data_suffix = re.search(r"\.data-\d{5}-of-\d{5}$", path)
+    if data_suffix:
+        path = path[: data_suffix.start()]
+    if not tf.io.gfile.exists(path + ".index"):
+        raise CheckpointError(f"checkpoint not found: {path} (no {os.path.basename(path)}.index; "
+                              f"pass the prefix such as .../{CHECKPOINT_NAME} or its directory)")
+    return path
+
+
+def config_for_checkpoint(prefix: str) -> BertConfig:
+    """Reads the bert_config.json in the checkpoint's directory."""
+    config_path = os.path.join(os.path.dirname(prefix), CONFIG_NAME)
+    if not tf.io.gfile.exists(config_path):
+        raise CheckpointError(f"no {CONFIG_NAME} next to checkpoint {prefix} (looked for "
+                              f"{config_path}); pass the config explicitly")
+    return BertConfig.from_json_file(config_path)
+
+
+def _data_files(prefix: str) -> list[str]:
+    return tf.io.gfile.glob(prefix + ".data-*")
+
+
+# ----------------------------------------------------------------------------- loading
+def _plan(entries: Sequence[Entry], shapes: dict[str, list[int]], prefix: str,
+          optional_groups: Iterable[str]) -> LoadReport:
+    report = LoadReport(checkpoint=prefix)
+    optional = set(optional_groups)
+    model_groups = {e.group for e in entries}
+    by_name = {e.name: e for e in entries}
+    for name in sorted(shapes):
+        if is_training_state(name):
+            report.skipped_training_state += 1
+        elif name in by_name:
+            entry = by_name[name]
+            if tuple(shapes[name]) != entry.google_shape:
+                report.mismatched.append((name, tuple(shapes[name]), entry.google_shape))
+            else:
+                report.loaded.append(name)
+        elif group_of(name) in model_groups or group_of(name) == ENCODER:
+            report.unexpected.append(name)
+        else:
+            report.unused.append(name)  # a head this model does not have (e.g. cls/ for an encoder)
+    for entry in entries:
+        if entry.name not in shapes:
+            target = report.newly_initialized if entry.group in optional else report.missing
+            target.append(entry.name)
+    return report
+
+
+def _hints(report: LoadReport, shapes: dict[str, list[int]], entries: Sequence[Entry]) -> str:
+    hints = []
+    if any(n.startswith(".") or "/.ATTRIBUTES/" in n for n in shapes):
+        hints.append("this looks like a TF2 object-based checkpoint (tf.train.Checkpoint), not "
+                     "Google's TF1 name-based format")
+    for name, ckpt, model in report.mismatched:
+        if name == "bert/embeddings/word_embeddings":
+            hints.append(f"vocab_size: checkpoint has {ckpt[0]}, the config says {model[0]}")
+        if name == "bert/embeddings/token_type_embeddings":
+            hints.append(f"type_vocab_size: checkpoint has {ckpt[0]}, the config says {model[0]}")
+        if name == "bert/embeddings/position_embeddings":
+            hints.append(f"max_position_embeddings: checkpoint has {ckpt[0]}, the config says "
+                         f"{model[0]}")
+    layers = lambda names: {int(m.group(1)) for n in names  # noqa: E731
+                            if (m := re.match(r"bert/encoder/layer_(\d+)/", n))}
+    ckpt_layers, model_layers = layers(shapes), layers(e.name for e in entries)
+    if ckpt_layers and len(ckpt_layers) != len(model_layers):
+        hints.append(f"num_hidden_layers: checkpoint has {len(ckpt_layers)}, the config says "
+                     f"{len(model_layers)}")
+    if report.missing and all(group_of(n) != ENCODER for n in report.missing):
+        hints.append("the checkpoint has no weights for the model's heads (an encoder-only "
+                     "checkpoint?); strict=False initialises them randomly")
+    return "".join(f"\nhint: {h}" for h in hints)
+
+
+def load_google_checkpoint(model, path: str | os.PathLike, strict: bool = True,
+                           optional_groups: Iterable[str] = ()) -> LoadReport:
+    """Loads a Google TF1 BERT checkpoint into a BertEncoder, BertPretrainer or BertClassifier.
+
+    Adam slots and `global_step` are skipped; heads the model lacks (e.g. `cls/*` when loading an
+    encoder) are reported as `unused`. Heads in `optional_groups` (e.g. "classifier") may be
+    absent and keep their initial values. With `strict=True` (default) any missing, unexpected
+    or shape-mismatched variable raises one CheckpointMismatchError listing all of them;
+    `strict=False` loads what matches and logs the rest. Returns a LoadReport.
+    """
+    prefix = resolve_checkpoint(path)
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        shapes = reader.get_variable_to_shape_map()
+    except tf.errors.OpError as e:
+        raise CheckpointError(f"cannot read checkpoint index {prefix}.index: {e.message}") from None
+    entries = google_name_table(model)
+    report = _plan(entries, shapes, prefix, optional_groups)
+    if not report.ok:
+        message = (f"checkpoint {prefix} does not match the model:\n{report.describe()}"
+                   f"{_hints(report, shapes, entries)}")
+        if strict:
+            raise CheckpointMismatchError(message, report)
+        logger.warning("%s\nstrict=False: loading the %d matching variables.", message,
+                       len(report.loaded))
+    if report.loaded and not _data_files(prefix):
+        raise CheckpointError(
+            f"checkpoint {prefix}: the index lists {len(shapes)} variables "
+            f"({len(report.loaded)} map onto the model) but the weights file "
+            f"{os.path.basename(prefix)}.data-00000-of-00001 is missing")
+    by_name = {e.name: e for e in entries}
+    for name in report.loaded:
+        variable = by_name[name].variable
+        try:
+            value = reader.get_tensor(name)
+        except tf.errors.OpError as e:
+            raise CheckpointError(f"cannot read variable {name} from {prefix}: "
+                                  f"{e.message.splitlines()[0]}") from None
+        variable.assign(np.asarray(value).reshape(variable.shape).astype(variable.dtype))
+    if report.newly_initialized:
+        logger.info("%d variables not in %s keep their initial values: %s",
+                    len(report.newly_initialized), prefix, ", ".join(report.newly_initialized))
+    return report
+
+
+def build_from_google_checkpoint(model_cls, path: str | os.PathLike,
+                                 config: BertConfig | None = None, strict: bool = True,
+                                 optional_groups: Iterable[str] = (), **model_kwargs):
+    """Creates `model_cls(config, **model_kwargs)` and loads the checkpoint into it; the config
+    comes from bert_config.json beside the checkpoint unless given."""
+    prefix = resolve_checkpoint(path)
+    if config is None:
+        config = config_for_checkpoint(prefix)
+    model = model_cls(config, **model_kwargs)
+    load_google_checkpoint(model, prefix, strict=strict, optional_groups=optional_groups)
+    return model
+
+
+# ----------------------------------------------------------------------------- saving
+def save_google_checkpoint(model, path: str | os.PathLike, config: BertConfig | None = None,
+                           global_step: int | None = None) -> str:
+    """Writes the model's weights with Google's names and shapes, plus bert_config.json.
+
+    `path` is a checkpoint prefix (`.../bert_model.ckpt`) or a directory (the prefix is then
+    `<dir>/bert_model.ckpt`). Values are written unchanged (bit-exact round trip); Google's
+    code, `tf.train.list_variables` and other converters read the result. Returns the prefix.
+    """
+    path = os.fspath(path)
+    if tf.io.gfile.isdir(path) or path.endswith(("/", os.sep)):
+        path = os.path.join(path, CHECKPOINT_NAME)
+    directory = os.path.dirname(path) or "."
+    tf.io.gfile.makedirs(directory)
+    entries = google_name_table(model)
+    names = [e.name for e in entries]
+    tensors = [tf.constant(np.asarray(e.variable.numpy()).reshape(e.google_shape)) for e in entries]
+    if global_step is not None:
+        names.append("global_step")
+        tensors.append(tf.constant(int(global_step), dtype=tf.int64))
+    tf.raw_ops.SaveV2(prefix=path, tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=tensors)
+    config = config or getattr(model, "config", None)
+    if config is not None:
+        with tf.io.gfile.GFile(os.path.join(directory, CONFIG_NAME), "w") as f:
+            f.write(config.to_json_string())
+    return path

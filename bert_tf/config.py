@@ -1,0 +1,148 @@
+"""BertConfig: the fields of Google's ``bert_config.json``, validated.
+
+Example:
+    >>> from bert_tf import BertConfig
+    >>> cfg = BertConfig(vocab_size=30522, hidden_size=128, num_hidden_layers=2,
+    ...                  num_attention_heads=2, intermediate_size=512)
+    >>> cfg.head_size
+    64
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from typing import Any, Mapping
+
+# Google's `hidden_act` names. "gelu" is the tanh approximation, as in Google's modeling.py.
+HIDDEN_ACTS = ("gelu", "gelu_exact", "relu", "tanh")
+
+# Keys that appear in released configs but carry no meaning for the model (the Chinese
+# release has "directionality" and "pooler_*"; HF-style exports add "model_type" etc.).
+# They are kept in `extra` and written back unchanged.
+
+
+class ConfigError(ValueError):
+    """A bert_config.json (or a BertConfig argument) is missing, malformed or invalid."""
+
+
+@dataclasses.dataclass
+class BertConfig:
+    """Hyper-parameters of a BERT model, with Google's defaults and field names.
+
+    Fields mirror Google's ``modeling.BertConfig``. Unknown keys read from a JSON file are kept in
+    ``extra`` (and written back), so released configs with extra keys load unchanged.
+    """
+
+    vocab_size: int
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 16
+    initializer_range: float = 0.02
+    extra: dict = dataclasses.field(default_factory=dict)
+    source: str | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def _where(self, name: str) -> str:
+        return f"{self.source}: field '{name}'" if self.source else f"BertConfig field '{name}'"
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the field (and file) that is wrong."""
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{self._where(name)} must be an integer, got {value!r} "
+                                  f"({type(value).__name__})")
+            if value <= 0:
+                raise ConfigError(f"{self._where(name)} must be positive, got {value}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{self._where(name)} must be a number, got {value!r}")
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"{self._where(name)} must be in [0, 1), got {value}")
+        value = self.initializer_range
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"{self._where('initializer_range')} must be a positive number, "
+                              f"got {value!r}")
+        if self.hidden_act not in HIDDEN_ACTS:
+            raise ConfigError(f"{self._where('hidden_act')} must be one of {list(HIDDEN_ACTS)} "
+                              f"(gelu = Google's tanh approximation), got {self.hidden_act!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(
+                f"{self._where('hidden_size')}: hidden_size ({self.hidden_size}) must be divisible "
+                f"by num_attention_heads ({self.num_attention_heads})")
+
+    @property
+    def head_size(self) -> int:
+        """Size of one attention head (hidden_size / num_attention_heads)."""
+        return self.hidden_size // self.num_attention_heads
+
+    # ------------------------------------------------------------------ (de)serialisation
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("extra", "source"))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str | None = None) -> "BertConfig":
+        """Builds a config from a dict such as a parsed bert_config.json; unknown keys go to `extra`."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source or 'BertConfig.from_dict'}: expected a JSON object, got "
+                              f"{type(values).__name__}")
+        names = cls.field_names()
+        known = {k: v for k, v in values.items() if k in names}
+        extra = {k: copy.deepcopy(v) for k, v in values.items() if k not in names and k != "extra"}
+        extra.update(values.get("extra") or {})
+        if "vocab_size" not in known:
+            raise ConfigError(f"{source or 'BertConfig'}: required field 'vocab_size' is missing")
+        return cls(**known, extra=extra, source=source)
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> "BertConfig":
+        """Reads Google's bert_config.json."""
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise ConfigError(f"bert_config.json not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read BERT config {path}: {e}") from None
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: "
+                              f"{e.msg})") from None
+        return cls.from_dict(values, source=path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Google's field names and values (plus any extra keys read from a file)."""
+        out = {name: getattr(self, name) for name in self.field_names()}
+        out.update(copy.deepcopy(self.extra))
+        return out
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path: str | os.PathLike) -> None:
+        """Writes the config as Google's bert_config.json."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_json_string())
+
+
+def as_config(config: "BertConfig | Mapping[str, Any]") -> BertConfig:
+    """Accepts a BertConfig or a dict of its fields (as found in a Keras `get_config`)."""
+    if isinstance(config, BertConfig):
+        return config
+    return BertConfig.from_dict(config)

@@ -1,0 +1,132 @@
+"""BertPretrainer: encoder + tied masked-LM head + next-sentence head, with Google's losses."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import keras
+from keras import ops
+
+from bert_tf.config import BertConfig, as_config
+from bert_tf.layers.heads import ClassificationHead, masked_lm_head
+from bert_tf.models.encoder import BertEncoder, encoder_inputs
+
+# Google's pretraining TFRecord features (create_pretraining_data.py / run_pretraining.py).
+PRETRAINING_FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions",
+                        "masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
+
+
+def pretraining_losses(features: Mapping[str, Any], masked_lm_logits, next_sentence_logits
+                       ) -> dict[str, Any]:
+    """Google's run_pretraining losses and accuracies, in float32.
+
+    masked_lm_loss = sum(w * NLL) / (sum(w) + 1e-5) over the masked positions (w =
+    masked_lm_weights, 0 for padding); next_sentence_loss = mean NLL; `loss` is their sum.
+    Accuracies are the weighted fraction of correct argmax predictions (tf.metrics.accuracy).
+    """
+    mlm_log_probs = ops.log_softmax(ops.cast(masked_lm_logits, "float32"), axis=-1)
+    ids = ops.cast(features["masked_lm_ids"], "int32")
+    weights = ops.cast(features["masked_lm_weights"], "float32")
+    nll = -ops.squeeze(ops.take_along_axis(mlm_log_probs, ids[..., None], axis=-1), -1)
+    weight_sum = ops.sum(weights)
+    masked_lm_loss = ops.sum(weights * nll) / (weight_sum + 1e-5)
+    mlm_correct = ops.cast(ops.equal(ops.argmax(mlm_log_probs, -1), ids), "float32")
+    masked_lm_accuracy = ops.divide_no_nan(ops.sum(weights * mlm_correct), weight_sum)
+
+    nsp_log_probs = ops.log_softmax(ops.cast(next_sentence_logits, "float32"), axis=-1)
+    labels = ops.reshape(ops.cast(features["next_sentence_labels"], "int32"), (-1,))
+    nsp_nll = -ops.squeeze(ops.take_along_axis(nsp_log_probs, labels[:, None], axis=-1), -1)
+    next_sentence_loss = ops.mean(nsp_nll)
+    next_sentence_accuracy = ops.mean(
+        ops.cast(ops.equal(ops.argmax(nsp_log_probs, -1), labels), "float32"))
+    return {
+        "loss": masked_lm_loss + next_sentence_loss,
+        "masked_lm_loss": masked_lm_loss,
+        "masked_lm_accuracy": masked_lm_accuracy,
+        "next_sentence_loss": next_sentence_loss,
+        "next_sentence_accuracy": next_sentence_accuracy,
+    }
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertPretrainer(keras.Model):
+    """BERT with its two pretraining heads (Google's `cls/predictions` and `cls/seq_relationship`).
+
+    Call on Google's pretraining feature dict (`input_ids`, `input_mask`, `segment_ids`,
+    `masked_lm_positions`; the TF Hub names `input_word_ids`/`input_type_ids` work too). Returns
+    the encoder outputs plus float32 `masked_lm_logits` [B, M, V] and `next_sentence_logits`
+    [B, 2] (label 0 = "B follows A"). `compute_pretraining_losses(features, outputs)` gives
+    Google's losses and accuracies; `fit()` works on one device through `compute_loss`.
+
+    Example:
+        >>> import numpy as np
+        >>> from bert_tf import BertConfig, BertPretrainer
+        >>> model = BertPretrainer(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+        ...                                   num_attention_heads=2, intermediate_size=32))
+        >>> f = {"input_ids": np.array([[2, 4, 9, 3]]), "input_mask": np.ones((1, 4), "int32"),
+        ...      "segment_ids": np.zeros((1, 4), "int32"), "masked_lm_positions": np.array([[2]]),
+        ...      "masked_lm_ids": np.array([[8]]), "masked_lm_weights": np.ones((1, 1), "float32"),
+        ...      "next_sentence_labels": np.array([[0]])}
+        >>> sorted(model.compute_pretraining_losses(f, model(f)))[:2]
+        ['loss', 'masked_lm_accuracy']
+    """
+
+    def __init__(self, config: BertConfig | Mapping[str, Any], **kwargs):
+        config = as_config(config)
+        kwargs.setdefault("name", "bert_pretrainer")
+        dtype = kwargs.pop("dtype", None)
+        super().__init__(dtype=dtype, **kwargs)
+        self.config = config
+        self.encoder = BertEncoder(config, dtype=dtype)
+        self.masked_lm = masked_lm_head(self.encoder.embeddings.word_embeddings,
+                                        hidden_act=config.hidden_act,
+                                        initializer_range=config.initializer_range, dtype=dtype)
+        self.next_sentence = ClassificationHead(2, initializer_range=config.initializer_range,
+                                                dtype=dtype, name="next_sentence")
+        # Build everything now so `.keras` loading and checkpoint mapping see every variable.
+        self.masked_lm.build((None, None, config.hidden_size))
+        self.next_sentence.build((None, config.hidden_size))
+        self.built = True
+        self._loss_trackers = {name: keras.metrics.Mean(name=name) for name in (
+            "masked_lm_loss", "masked_lm_accuracy", "next_sentence_loss",
+            "next_sentence_accuracy")}
+
+    def call(self, features, training=None):
+        outputs = dict(self.encoder(encoder_inputs(features), training=training))
+        positions = ops.cast(features["masked_lm_positions"], "int32")
+        outputs["masked_lm_logits"] = ops.cast(
+            self.masked_lm(outputs["sequence_output"], mask_positions=positions), "float32")
+        outputs["next_sentence_logits"] = ops.cast(
+            self.next_sentence(outputs["pooled_output"], training=training), "float32")
+        return outputs
+
+    def compute_pretraining_losses(self, features, outputs) -> dict[str, Any]:
+        """Google's losses/accuracies for `outputs = self(features)`; see `pretraining_losses`."""
+        return pretraining_losses(features, outputs["masked_lm_logits"],
+                                  outputs["next_sentence_logits"])
+
+    # Keras `fit()` support (one device): x is the feature dict, labels are inside it.
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        losses = self.compute_pretraining_losses(x, y_pred)
+        for name, tracker in self._loss_trackers.items():
+            tracker.update_state(losses[name])
+        return losses["loss"]
+
+    @property
+    def metrics(self):
+        return super().metrics + list(self._loss_trackers.values())
+
+    def get_config(self) -> dict:
+        return {"config": self.config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "BertPretrainer":
+        return cls(**config)
+
+    @classmethod
+    def from_google_checkpoint(cls, path: str | os.PathLike, config: BertConfig | None = None,
+                               strict: bool = True, **kwargs) -> "BertPretrainer":
+        """Builds the pretrainer and loads a Google TF1 checkpoint including `cls/` heads."""
+        from bert_tf.checkpoints.google import build_from_google_checkpoint
+
+        return build_from_google_checkpoint(cls, path, config=config, strict=strict, **kwargs)
