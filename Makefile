@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= output/demo
 
-.PHONY: install test test-all demo clean
+.PHONY: install test test-all demo bench clean
 
 # Creates the virtualenv and installs the package with its test extra (re-run when setup.py changes).
 $(STAMP): setup.py
@@ -34,6 +34,10 @@ demo: $(STAMP)
 	  --vocab_file=$(DEMO)/bert_tiny/vocab.txt --bert_config_file=$(DEMO)/bert_tiny/bert_config.json \
 	  --layers=-1,-2 --max_seq_length=32 --batch_size=8
 	@echo "features: $(DEMO)/features.jsonl"
+
+# Benchmarks against peers (printed tables with ratios, peers run in the same process).
+bench: $(STAMP)
+	$(PY) bench/tokenization.py
 
 clean:
 	rm -rf $(VENV) output .pytest_cache

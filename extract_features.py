@@ -34,7 +34,7 @@ def main(argv):
     from bert_tf import BertConfig, BertEncoder
     from bert_tf.checkpoints import resolve_checkpoint
     from bert_tf.features import extract_features_to_file
-    from bert_tf.text import FullTokenizer, check_do_lower_case, load_vocab
+    from bert_tf.text import BertPreprocessor, check_do_lower_case, load_vocab
 
     prefix = resolve_checkpoint(FLAGS.init_checkpoint)
     config = BertConfig.from_json_file(FLAGS.bert_config_file) if FLAGS.bert_config_file else None
@@ -45,10 +45,11 @@ def main(argv):
     if len(vocab) > encoder.config.vocab_size:
         raise ValueError(f"--vocab_file {vocab_file} has {len(vocab)} tokens but the model's "
                          f"vocab_size is {encoder.config.vocab_size}")
-    count = extract_features_to_file(
-        encoder, FullTokenizer(vocab, do_lower_case=FLAGS.do_lower_case), FLAGS.input_file,
-        FLAGS.output_file, FLAGS.layers, seq_length=FLAGS.max_seq_length,
-        batch_size=FLAGS.batch_size)
+    preprocessor = BertPreprocessor(vocab, do_lower_case=FLAGS.do_lower_case,
+                                    seq_length=FLAGS.max_seq_length,
+                                    max_position_embeddings=encoder.config.max_position_embeddings)
+    count = extract_features_to_file(encoder, preprocessor, FLAGS.input_file, FLAGS.output_file,
+                                     FLAGS.layers, batch_size=FLAGS.batch_size)
     logging.info("wrote features of %d examples to %s", count, FLAGS.output_file)
 
 

@@ -7,8 +7,10 @@ Input: one example per line, `text` or `text_a ||| text_b`. Output: one JSON obj
 Example:
     >>> from bert_tf import BertEncoder
     >>> from bert_tf.features import extract_features_to_file
+    >>> from bert_tf.text import BertPreprocessor
     >>> encoder = BertEncoder.from_google_checkpoint("uncased_L-12_H-768_A-12")  # doctest: +SKIP
-    >>> extract_features_to_file(encoder, tokenizer, "in.txt", "out.jsonl", [-1])  # doctest: +SKIP
+    >>> pre = BertPreprocessor("uncased_L-12_H-768_A-12/vocab.txt", seq_length=128)  # doctest: +SKIP
+    >>> extract_features_to_file(encoder, pre, "in.txt", "out.jsonl", [-1])  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.text.packing import pack_tokens
 
 _PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
 
@@ -31,15 +32,6 @@ class InputExample:
     unique_id: int
     text_a: str
     text_b: str | None = None
-
-
-@dataclasses.dataclass
-class InputFeatures:
-    unique_id: int
-    tokens: list[str]
-    input_word_ids: list[int]
-    input_mask: list[int]
-    input_type_ids: list[int]
 
 
 def read_examples(path: str | os.PathLike) -> list[InputExample]:
@@ -61,20 +53,6 @@ def read_examples(path: str | os.PathLike) -> list[InputExample]:
     return examples
 
 
-def convert_examples(examples: Iterable[InputExample], tokenizer, seq_length: int
-                     ) -> list[InputFeatures]:
-    """Tokenizes, packs `[CLS] A [SEP] (B [SEP])` with Google's truncation, pads to seq_length."""
-    features = []
-    for ex in examples:
-        tokens_b = tokenizer.tokenize(ex.text_b) if ex.text_b is not None else None
-        tokens, type_ids = pack_tokens(tokenizer.tokenize(ex.text_a), tokens_b, seq_length)
-        ids = tokenizer.convert_tokens_to_ids(tokens)
-        pad = seq_length - len(ids)
-        features.append(InputFeatures(ex.unique_id, tokens, ids + [0] * pad,
-                                      [1] * len(ids) + [0] * pad, type_ids + [0] * pad))
-    return features
-
-
 def parse_layers(spec: str | Sequence[int], num_layers: int) -> list[int]:
     """Parses `-1,-2,-3,-4` (indexes into the L encoder layers; negative counts from the top)."""
     try:
@@ -92,45 +70,65 @@ def parse_layers(spec: str | Sequence[int], num_layers: int) -> list[int]:
     return layers
 
 
-def extract_features(encoder, features: Sequence[InputFeatures], layer_indexes: Sequence[int],
-                     batch_size: int = 32) -> Iterator[dict]:
-    """Runs the encoder and yields one Google-format JSON object (a dict) per example."""
+def _packed_batches(preprocessor, examples: Sequence[InputExample], batch_size: int):
+    """Yields (examples, packed inputs) per batch; single texts and pairs are packed apart."""
+    for start in range(0, len(examples), batch_size):
+        batch = examples[start:start + batch_size]
+        for group in ([e for e in batch if e.text_b is None], [e for e in batch if e.text_b is not None]):
+            if not group:
+                continue
+            segments = [tf.constant([e.text_a for e in group])]
+            if group[0].text_b is not None:
+                segments.append(tf.constant([e.text_b for e in group]))
+            yield group, preprocessor(segments)
+
+
+def extract_features(encoder, preprocessor, examples: Sequence[InputExample],
+                     layer_indexes: Sequence[int] | str, batch_size: int = 32) -> Iterator[dict]:
+    """Tokenizes in the graph (`BertPreprocessor`), runs the encoder, and yields one
+    Google-format JSON object (a dict) per example, in input order."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     num_layers = len(encoder.transformer_blocks)
     layer_indexes = parse_layers(layer_indexes, num_layers)
     selected = [i % num_layers for i in layer_indexes]
+    vocab = preprocessor.vocab_tokens
 
     @tf.function(reduce_retracing=True)
     def run(inputs):
         outputs = encoder(inputs, training=False)["encoder_outputs"]
         return tf.stack([tf.cast(outputs[i], tf.float32) for i in selected], axis=1)
 
-    for start in range(0, len(features), batch_size):
-        batch = features[start:start + batch_size]
-        inputs = {name: tf.constant([getattr(f, name) for f in batch], tf.int32)
-                  for name in ("input_word_ids", "input_mask", "input_type_ids")}
+    pending: dict[int, dict] = {}
+    order = iter([e.unique_id for e in examples])
+    next_id = next(order, None)
+    for group, inputs in _packed_batches(preprocessor, examples, batch_size):
         values = run(inputs).numpy()  # [B, len(layers), S, H]
-        for f, per_layer in zip(batch, values):
-            yield {"linex_index": f.unique_id, "features": [
-                {"token": token, "layers": [
+        ids, lengths = inputs["input_word_ids"].numpy(), inputs["input_mask"].numpy().sum(-1)
+        for example, per_layer, row, length in zip(group, values, ids, lengths):
+            pending[example.unique_id] = {"linex_index": example.unique_id, "features": [
+                {"token": vocab[token_id], "layers": [
                     {"index": layer, "values": [round(float(x), 6) for x in per_layer[j, t]]}
                     for j, layer in enumerate(layer_indexes)]}
-                for t, token in enumerate(f.tokens)]}
+                for t, token_id in enumerate(row[:length])]}
+        while next_id is not None and next_id in pending:
+            yield pending.pop(next_id)
+            next_id = next(order, None)
 
 
-def extract_features_to_file(encoder, tokenizer, input_file: str | os.PathLike,
-                             output_file: str | os.PathLike, layer_indexes: Sequence[int],
-                             seq_length: int = 128, batch_size: int = 32) -> int:
-    """Reads `input_file`, writes Google's JSONL to `output_file`; returns the number of lines."""
+def extract_features_to_file(encoder, preprocessor, input_file: str | os.PathLike,
+                             output_file: str | os.PathLike, layer_indexes: Sequence[int] | str,
+                             batch_size: int = 32) -> int:
+    """Reads `input_file`, writes Google's JSONL to `output_file`; returns the number of lines.
+    The sequence length is the preprocessor's `seq_length`."""
     max_positions = encoder.config.max_position_embeddings
-    if seq_length > max_positions:
-        raise ValueError(f"max_seq_length {seq_length} exceeds the model's "
+    if preprocessor.seq_length > max_positions:
+        raise ValueError(f"max_seq_length {preprocessor.seq_length} exceeds the model's "
                          f"max_position_embeddings ({max_positions})")
-    features = convert_examples(read_examples(input_file), tokenizer, seq_length)
+    examples = read_examples(input_file)
     count = 0
     with tf.io.gfile.GFile(os.fspath(output_file), "w") as out:
-        for record in extract_features(encoder, features, layer_indexes, batch_size):
+        for record in extract_features(encoder, preprocessor, examples, layer_indexes, batch_size):
             out.write(json.dumps(record) + "\n")
             count += 1
     return count

@@ -12,9 +12,9 @@ import pytest
 from bert_tf import BertEncoder, BertPretrainer
 from bert_tf.checkpoints.random_init import write_random_checkpoint
 from bert_tf.config import BertConfig
-from bert_tf.features import (convert_examples, extract_features_to_file, feature_matrix,
-                              parse_layers, read_examples)
-from bert_tf.text import FullTokenizer, Vocab, load_vocab, pack_tokens, truncate_seq_pair
+from bert_tf.features import extract_features_to_file, feature_matrix, parse_layers
+from bert_tf.features import read_examples
+from bert_tf.text import BertPreprocessor, FullTokenizer, pack_tokens, truncate_seq_pair
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", ".",
@@ -92,28 +92,34 @@ def google_dir(tmp_path):
 def test_extract_features_matches_numpy_reference(tmp_path, google_dir):
     directory, prefix, config = google_dir
     (tmp_path / "in.txt").write_text("The cat sat on the mat.\n"
-                                     "Who was Jim Henson? ||| Jim Henson was a puppeteer\n")
+                                     "Who was Jim Henson? ||| Jim Henson was a puppeteer\n"
+                                     "the mat\n")
     encoder = BertEncoder.from_google_checkpoint(directory)
-    tokenizer = FullTokenizer(load_vocab(directory / "vocab.txt"))
-    n = extract_features_to_file(encoder, tokenizer, tmp_path / "in.txt", tmp_path / "out.jsonl",
-                                 [-1, 0], seq_length=16, batch_size=1)
-    assert n == 2
+    pre = BertPreprocessor(str(directory / "vocab.txt"), seq_length=16)
+    # batch_size 3 mixes single texts and a pair in one batch; output order must be kept.
+    n = extract_features_to_file(encoder, pre, tmp_path / "in.txt", tmp_path / "out.jsonl",
+                                 [-1, 0], batch_size=3)
+    assert n == 3
     records = [json.loads(line) for line in open(tmp_path / "out.jsonl")]
-    assert [r["linex_index"] for r in records] == [0, 1]
+    assert [r["linex_index"] for r in records] == [0, 1, 2]
     assert [f["token"] for f in records[1]["features"]] == [
         "[CLS]", "who", "was", "jim", "henson", "?", "[SEP]", "jim", "henson", "was", "a",
         "puppet", "##eer", "[SEP]"]
     assert [entry["index"] for entry in records[0]["features"][0]["layers"]] == [-1, 0]
 
     arrays = google_ckpt.read_checkpoint_arrays(prefix)
-    features = convert_examples(read_examples(tmp_path / "in.txt"), tokenizer, 16)
-    for record, feature in zip(records, features):
-        ref = numpy_bert.bert_forward(arrays, config, np.array([feature.input_word_ids]),
-                                      np.array([feature.input_mask]),
-                                      np.array([feature.input_type_ids]))
-        n_tokens = len(feature.tokens)
+    reference = FullTokenizer(str(directory / "vocab.txt"))
+    for record, example in zip(records, read_examples(tmp_path / "in.txt")):
+        tokens_b = reference.tokenize(example.text_b) if example.text_b else None
+        tokens, types = pack_tokens(reference.tokenize(example.text_a), tokens_b, 16)
+        assert [f["token"] for f in record["features"]] == tokens
+        ids = reference.convert_tokens_to_ids(tokens)
+        pad = 16 - len(ids)
+        ref = numpy_bert.bert_forward(arrays, config, np.array([ids + [0] * pad]),
+                                      np.array([[1] * len(ids) + [0] * pad]),
+                                      np.array([types + [0] * pad]))
         for layer in (-1, 0):
-            expected = ref["encoder_outputs"][layer][0, :n_tokens]
+            expected = ref["encoder_outputs"][layer][0, :len(ids)]
             np.testing.assert_allclose(feature_matrix(record, layer), expected, atol=2e-5)
 
 
@@ -122,8 +128,8 @@ def test_extract_features_rejects_seq_length_beyond_positions(tmp_path, google_d
     (tmp_path / "in.txt").write_text("the cat\n")
     encoder = BertEncoder.from_google_checkpoint(directory)
     with pytest.raises(ValueError, match="max_seq_length 41 exceeds .*max_position_embeddings"):
-        extract_features_to_file(encoder, FullTokenizer(Vocab(VOCAB)), tmp_path / "in.txt",
-                                 tmp_path / "o.jsonl", [-1], seq_length=41)
+        extract_features_to_file(encoder, BertPreprocessor(VOCAB, seq_length=41),
+                                 tmp_path / "in.txt", tmp_path / "o.jsonl", [-1])
 
 
 # ----------------------------------------------------------------------------- random_init
@@ -169,7 +175,7 @@ def test_script_end_to_end_and_case_warning(tmp_path, google_dir):
     ("--layers=-3", "layers [-3] out of range for a model with 2 layers"),
     ("--init_checkpoint={tmp}/nowhere/bert_model.ckpt", "checkpoint not found: {tmp}/nowhere"),
     ("--vocab_file={tmp}/missing_vocab.txt", "{tmp}/missing_vocab.txt"),
-    ("--max_seq_length=41", "max_seq_length 41 exceeds the model's max_position_embeddings (40)"),
+    ("--max_seq_length=41", "seq_length 41 exceeds the model's max_position_embeddings (40)"),
 ])
 def test_script_reports_bad_input_without_traceback(tmp_path, google_dir, flag, expected):
     directory, _, _ = google_dir

@@ -1,0 +1,228 @@
+"""BertPreprocessor (strings → encoder inputs), the tokenize CLI and build_vocab."""
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf import BertConfig, BertEncoder
+from bert_tf.text import (BertPreprocessor, BertTokenizer, FullTokenizer, Vocab, VocabError,
+                          pack_tokens)
+from bert_tf.text.build_vocab import build_vocab_file, count_words, learn_vocab
+from bert_tf.text.tokenize import tokenize_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "!", "the", "cat",
+         "sat", "un", "##aff", "##able", ",", "."]
+TEXTS_A = ["Hello, world!", "", "   ", "the cat sat " * 5, "unaffable"]
+TEXTS_B = ["the cat", "hello", "x", "world . world", ""]
+
+
+def _reference(texts_a, texts_b, seq_length, vocab=VOCAB):
+    """Google's rules in Python: FullTokenizer + pack_tokens + padding."""
+    tok = FullTokenizer(Vocab(vocab))
+    out = {"input_word_ids": [], "input_mask": [], "input_type_ids": []}
+    for i, a in enumerate(texts_a):
+        b = tok.tokenize(texts_b[i]) if texts_b is not None else None
+        tokens, types = pack_tokens(tok.tokenize(a), b, seq_length)
+        ids = tok.convert_tokens_to_ids(tokens)
+        pad = seq_length - len(ids)
+        out["input_word_ids"].append(ids + [0] * pad)
+        out["input_mask"].append([1] * len(ids) + [0] * pad)
+        out["input_type_ids"].append(types + [0] * pad)
+    return {k: np.array(v, np.int32).reshape(len(texts_a), seq_length) for k, v in out.items()}
+
+
+def _assert_equal(got, expected):
+    assert set(got) == {"input_word_ids", "input_mask", "input_type_ids"}
+    for key, value in expected.items():
+        assert got[key].dtype == tf.int32
+        np.testing.assert_array_equal(got[key].numpy(), value, err_msg=key)
+
+
+@pytest.mark.parametrize("tflite_compatible", [False, True])
+@pytest.mark.parametrize("pair", [False, True])
+def test_preprocessor_matches_google_rules(tflite_compatible, pair):
+    pre = BertPreprocessor(VOCAB, seq_length=9, tflite_compatible=tflite_compatible)
+    if pair:
+        got = pre((tf.constant(TEXTS_A), tf.constant(TEXTS_B)))
+    else:
+        got = pre(tf.constant(TEXTS_A))
+    _assert_equal(got, _reference(TEXTS_A, TEXTS_B if pair else None, 9))
+
+
+def test_empty_and_whitespace_lines_pack_as_cls_sep():
+    got = BertPreprocessor(VOCAB, seq_length=4)(tf.constant(["", " \t\n"]))
+    np.testing.assert_array_equal(got["input_word_ids"].numpy(), [[2, 3, 0, 0], [2, 3, 0, 0]])
+    np.testing.assert_array_equal(got["input_mask"].numpy(), [[1, 1, 0, 0], [1, 1, 0, 0]])
+
+
+def test_zero_strings_batch():
+    got = BertPreprocessor(VOCAB, seq_length=5)(tf.constant([], dtype=tf.string))
+    assert all(tuple(v.shape) == (0, 5) for v in got.values())
+
+
+def test_invalid_utf8_is_dropped_like_google():
+    got = BertPreprocessor(VOCAB, seq_length=6)(tf.constant([b"hel\xfflo wor\xc3ld"]))
+    # Google decodes with errors="ignore": the stray bytes vanish and the words rejoin.
+    np.testing.assert_array_equal(got["input_word_ids"].numpy(), [[2, 5, 6, 3, 0, 0]])
+
+
+def test_one_megabyte_string():
+    text = ("hello world " * 90_000)[:1_000_000]
+    got = BertPreprocessor(VOCAB, seq_length=8)(tf.constant([text]))
+    np.testing.assert_array_equal(got["input_word_ids"].numpy(), [[2, 5, 6, 5, 6, 5, 6, 3]])
+
+
+def test_seq_length_errors():
+    with pytest.raises(ValueError, match="seq_length must be at least 2"):
+        BertPreprocessor(VOCAB, seq_length=1)
+    with pytest.raises(ValueError, match="seq_length must be at least 3 for a text pair"):
+        BertPreprocessor(VOCAB, seq_length=2)((tf.constant(["a"]), tf.constant(["b"])))
+    with pytest.raises(ValueError, match="seq_length 600 exceeds the model's "
+                                         r"max_position_embeddings \(512\)"):
+        BertPreprocessor(VOCAB, seq_length=600, max_position_embeddings=512)
+
+
+def test_vocab_missing_special_tokens(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("[PAD]\n[UNK]\nhello\n")
+    with pytest.raises(VocabError, match=r"vocab.txt.*\[CLS\].*\[SEP\].*\[MASK\]"):
+        BertPreprocessor(str(path))
+    with pytest.raises(VocabError, match=r"\[CLS\]"):
+        BertPreprocessor(["[PAD]", "[UNK]", "hello"])
+
+
+def test_bad_call_arguments():
+    pre = BertPreprocessor(VOCAB, seq_length=6)
+    with pytest.raises(ValueError, match="one or two text segments"):
+        pre([tf.constant(["a"])] * 3)
+    with pytest.raises(TypeError, match="not a dict"):
+        pre({"text": tf.constant(["a"])})
+
+
+def test_tokenize_and_bert_pack_inputs_halves():
+    pre = BertPreprocessor(VOCAB, seq_length=10)
+    a = pre.tokenize(tf.constant(["hello world", "the cat sat"]))
+    b = pre.tokenize(tf.constant(["unaffable", "!"]))
+    assert a.to_list() == [[5, 6], [8, 9, 10]]
+    assert b.to_list() == [[11, 12, 13], [7]]
+    packed = pre.bert_pack_inputs([a, b], seq_length=7)
+    np.testing.assert_array_equal(packed["input_word_ids"].numpy(),
+                                  [[2, 5, 6, 3, 11, 12, 3], [2, 8, 9, 10, 3, 7, 3]])
+    np.testing.assert_array_equal(packed["input_type_ids"].numpy(),
+                                  [[0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 1, 1]])
+
+
+def test_get_config_round_trip_and_keras_file(tmp_path):
+    pre = BertPreprocessor(VOCAB, do_lower_case=False, seq_length=7, tflite_compatible=True)
+    clone = BertPreprocessor.from_config(pre.get_config())
+    assert (clone.vocab_tokens, clone.do_lower_case, clone.seq_length, clone.tflite_compatible) \
+        == (VOCAB, False, 7, True)
+    texts = tf.constant(["Hello world", "hello world"])
+    _assert_equal(clone(texts), {k: v.numpy() for k, v in pre(texts).items()})
+    inputs = keras.Input(shape=(), dtype="string")
+    model = keras.Model(inputs, pre(inputs))
+    model.save(tmp_path / "pre.keras")
+    loaded = keras.models.load_model(tmp_path / "pre.keras")
+    _assert_equal(loaded(texts), {k: v.numpy() for k, v in pre(texts).items()})
+
+
+def test_in_tf_data_and_tf_function():
+    pre = BertPreprocessor(VOCAB, seq_length=6)
+    ds = tf.data.Dataset.from_tensor_slices((TEXTS_A, TEXTS_B)).batch(2).map(
+        lambda a, b: pre((a, b)))
+    rows = np.concatenate([batch["input_word_ids"].numpy() for batch in ds])
+    np.testing.assert_array_equal(rows, _reference(TEXTS_A, TEXTS_B, 6)["input_word_ids"])
+    fn = tf.function(lambda t: pre(t), input_signature=[tf.TensorSpec([None], tf.string)])
+    _assert_equal(fn(tf.constant(TEXTS_A)), _reference(TEXTS_A, None, 6))
+
+
+def test_in_a_saved_model_with_an_encoder(tmp_path):
+    config = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=16)
+    encoder = BertEncoder(config)
+    pre = BertPreprocessor(VOCAB, seq_length=8)
+
+    class Module(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.pre, self.encoder = pre, encoder
+            self.tf_vars = [v.value for v in encoder.variables]
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def serve(self, text):
+            return self.encoder(self.pre(text), training=False)["pooled_output"]
+
+    module = Module()
+    texts = tf.constant(["hello world", "the cat sat"])
+    expected = module.serve(texts).numpy()
+    tf.saved_model.save(module, str(tmp_path / "sm"))
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    np.testing.assert_allclose(loaded.serve(texts).numpy(), expected, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- tokenize CLI
+def test_tokenize_file_pieces_and_ids(tmp_path):
+    (tmp_path / "in.txt").write_bytes(b"Hello, world!\n\n  \nunaffable caT\xff\n")
+    tokenizer = BertTokenizer(VOCAB, do_lower_case=True)
+    assert tokenize_file(tokenizer, tmp_path / "in.txt", tmp_path / "out.txt") == 4
+    assert (tmp_path / "out.txt").read_text() == "hello , world !\n\n\nun ##aff ##able cat\n"
+    tokenize_file(tokenizer, tmp_path / "in.txt", tmp_path / "ids.txt", ids=True)
+    assert (tmp_path / "ids.txt").read_text() == "5 14 6 7\n\n\n11 12 13 9\n"
+
+
+def test_tokenize_cli_end_to_end_and_missing_input(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(VOCAB) + "\n")
+    (tmp_path / "in.txt").write_text("The cat sat.\n")
+    cmd = [sys.executable, "-m", "bert_tf.text.tokenize", f"--vocab_file={vocab}",
+           f"--output_file={tmp_path / 'out.txt'}"]
+    ok = subprocess.run(cmd + [f"--input_file={tmp_path / 'in.txt'}"], capture_output=True,
+                        text=True, timeout=300, cwd=REPO)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "out.txt").read_text() == "the cat sat .\n"
+    bad = subprocess.run(cmd + [f"--input_file={tmp_path / 'nope.txt'}"], capture_output=True,
+                         text=True, timeout=300, cwd=REPO)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert f"--input_file not found: {tmp_path / 'nope.txt'}" in bad.stderr
+
+
+# ----------------------------------------------------------------------------- build_vocab
+CORPUS = ["The quick brown fox jumps over the lazy dog.",
+          "Jumping foxes are quicker than lazy dogs!",
+          "Über café, naïve résumé — déjà vu."] * 30
+
+
+def test_build_vocab_special_tokens_first_and_tokenizes_corpus(tmp_path):
+    (tmp_path / "corpus.txt").write_text("\n".join(CORPUS) + "\n")
+    vocab = build_vocab_file(str(tmp_path / "corpus.txt"), str(tmp_path / "vocab.txt"),
+                             vocab_size=120, do_lower_case=True, processes=1)
+    assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert len(vocab) <= 120 and len(set(vocab)) == len(vocab)
+    assert (tmp_path / "vocab.txt").read_text().splitlines() == vocab
+    assert "the" in vocab and "lazy" in vocab and "##s" in vocab
+    assert not any(c.isupper() for t in vocab[5:] for c in t)  # uncased, accents stripped
+    tok = FullTokenizer(str(tmp_path / "vocab.txt"))
+    pieces = [p for line in CORPUS[:3] for p in tok.tokenize(line)]
+    assert "[UNK]" not in pieces  # every character of the corpus is covered
+
+
+def test_build_vocab_cased_keeps_case_and_parallel_count_matches():
+    serial = count_words(CORPUS, do_lower_case=False, processes=1)
+    parallel = count_words(CORPUS, do_lower_case=False, processes=2)
+    assert serial == parallel and serial["The"] == 30 and serial["Über"] == 30
+    vocab = learn_vocab(serial, vocab_size=150)
+    assert "The" in vocab or "T" in vocab
+
+
+def test_build_vocab_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="matched no files"):
+        build_vocab_file(str(tmp_path / "none*.txt"), str(tmp_path / "v.txt"), 100, True)
+    with pytest.raises(ValueError, match="vocab_size must exceed the 5 special tokens"):
+        learn_vocab(count_words(CORPUS, True, 1), vocab_size=5)
+    with pytest.raises(ValueError, match="no words"):
+        learn_vocab(count_words(["", "   "], True, 1), vocab_size=50)
