@@ -37,7 +37,10 @@ demo: $(STAMP)
 
 # Benchmarks against peers (printed tables with ratios, peers run in the same process).
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/tokenization.py
+	$(PY) bench/pretraining_data.py
+	$(PY) bench/pretraining.py
 
 clean:
 	rm -rf $(VENV) output .pytest_cache

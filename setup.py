@@ -21,7 +21,11 @@ setup(
     packages=find_packages(include=["bert_tf", "bert_tf.*"]),
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+    extras_require={
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # Peers measured by bench/pretraining.py (PyTorch CPU build where the index offers one).
+        "bench": ["torch==2.13.0", "transformers>=5,<6"],
+    },
     include_package_data=True,
     package_data={"bert_tf": ["py.typed"]},
     license="Apache-2.0",

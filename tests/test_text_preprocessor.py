@@ -226,3 +226,20 @@ def test_build_vocab_errors(tmp_path):
         learn_vocab(count_words(CORPUS, True, 1), vocab_size=5)
     with pytest.raises(ValueError, match="no words"):
         learn_vocab(count_words(["", "   "], True, 1), vocab_size=50)
+
+
+def test_normalizer_model_disk_cache(tmp_path, monkeypatch):
+    from bert_tf.text import tokenizer
+
+    monkeypatch.setenv("BERT_TF_CACHE_DIR", str(tmp_path))
+    tokenizer.build_normalizer_model.cache_clear()
+    built = tokenizer.build_normalizer_model(False)
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].name.startswith("normalizer-cased-")
+    assert files[0].read_bytes() == built
+    tokenizer.build_normalizer_model.cache_clear()
+    assert tokenizer.build_normalizer_model(False) == built  # read back from disk
+    monkeypatch.setenv("BERT_TF_CACHE_DIR", "")
+    tokenizer.build_normalizer_model.cache_clear()
+    assert tokenizer.build_normalizer_model(False) == built  # cache disabled: rebuilt, same bytes
+    tokenizer.build_normalizer_model.cache_clear()

@@ -58,6 +58,7 @@ the tables it was built with.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import unicodedata
 from collections.abc import Sequence
@@ -340,12 +341,44 @@ def _flatbuffer_model(trie: np.ndarray, data_for_zero: int, pool: bytes, lower: 
     return bytes(builder.Output())
 
 
+def _cache_path(do_lower_case: bool) -> str | None:
+    """Where the built model is cached: keyed by the Unicode version and this module's source,
+    so a change to either builds afresh. BERT_TF_CACHE_DIR="" disables the cache."""
+    root = os.environ.get("BERT_TF_CACHE_DIR",
+                          os.path.join(os.path.expanduser("~"), ".cache", "bert_tf"))
+    if not root:
+        return None
+    with open(__file__, "rb") as f:
+        source = hashlib.sha256(f.read()).hexdigest()[:16]
+    name = f"normalizer-{'uncased' if do_lower_case else 'cased'}-{unicodedata.unidata_version}-{source}.bin"
+    return os.path.join(root, name)
+
+
 @functools.lru_cache(maxsize=2)
 def build_normalizer_model(do_lower_case: bool) -> bytes:
     """A FastBertNormalizer model (flatbuffer bytes) implementing Google's character rules.
 
-    See the module docstring. Cached per process; takes about a second to build.
+    See the module docstring. Building takes about a second, so the result is cached in the
+    process and on disk (see `_cache_path`); an unwritable cache directory is simply skipped.
     """
+    path = _cache_path(bool(do_lower_case))
+    if path and os.path.exists(path):
+        with open(path, "rb") as f:
+            return f.read()
+    model = _build_normalizer_model(bool(do_lower_case))
+    if path:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(model)
+            os.replace(tmp, path)  # atomic: concurrent processes never read a partial file
+        except OSError:
+            pass
+    return model
+
+
+def _build_normalizer_model(do_lower_case: bool) -> bytes:
     mapping = _char_map(bool(do_lower_case))
     pool = bytearray()
     pool_offsets: dict[bytes, int] = {}

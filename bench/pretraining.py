@@ -1,0 +1,204 @@
+"""Pretraining throughput: bert_tf vs keras-hub's BertMaskedLM vs Hugging Face PyTorch, one run.
+
+    .venv/bin/python bench/pretraining.py [--config=configs/bert_base.json] [--batch_size=8]
+        [--seq_length=128] [--steps=3] [--precisions=float32,mixed_bfloat16]
+
+Each (implementation, precision) is timed in its own subprocess of this script (same machine,
+same batch, back to back), so thread pools and memory of one don't disturb the next. A step is
+forward + backward + optimizer update on random Google-format pretraining features (20 masked
+positions per sequence). Peers:
+  * keras-hub BertMaskedLM (MLM head only: keras-hub has no NSP head) with keras AdamW;
+  * Hugging Face `transformers` BertForPreTraining (MLM + NSP) in PyTorch with torch AdamW,
+    bf16 via `torch.autocast` (needs `pip install -e '.[bench]'`; skipped if torch is absent).
+Model FLOPs utilisation uses 6 × parameters-in-matmuls × tokens + attention FLOPs per step, against
+this CPU's peak from DESIGN.md §10 (AMX bf16 ≈ 5.3 TFLOP/s, fp32 ≈ 0.33 TFLOP/s on 2 cores).
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+flags.DEFINE_string("config", os.path.join(REPO, "configs", "bert_base.json"), "bert_config.json")
+flags.DEFINE_integer("batch_size", 8, "Sequences per step.")
+flags.DEFINE_integer("seq_length", 128, "Sequence length.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per sequence.")
+flags.DEFINE_integer("steps", 3, "Timed steps (after 2 warm-up steps).")
+flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
+flags.DEFINE_list("impls", ["bert_tf", "keras_hub", "torch"], "Implementations to measure.")
+flags.DEFINE_string("worker", None, "(internal) impl:precision to time in this process.")
+FLAGS = flags.FLAGS
+
+PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}  # DESIGN.md §10, this 2-core CPU
+
+
+def _features(cfg, batch, seq, preds, seed=0):
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    return {
+        "input_ids": rng.randint(5, cfg["vocab_size"], (batch, seq)).astype("int32"),
+        "input_mask": np.ones((batch, seq), "int32"),
+        "segment_ids": (np.arange(seq)[None, :] >= seq // 2).repeat(batch, 0).astype("int32"),
+        "masked_lm_positions": np.sort(rng.choice(np.arange(1, seq), (batch, preds)), -1).astype("int32"),
+        "masked_lm_ids": rng.randint(5, cfg["vocab_size"], (batch, preds)).astype("int32"),
+        "masked_lm_weights": np.ones((batch, preds), "float32"),
+        "next_sentence_labels": rng.randint(0, 2, (batch, 1)).astype("int32"),
+    }
+
+
+def train_flops(cfg, batch, seq, preds) -> float:
+    """Matmul FLOPs of one training step (forward ×3 for backward)."""
+    h, i, layers, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
+    per_token_layer = 2 * (4 * h * h + 2 * h * i) + 2 * 2 * seq * h  # projections + QK^T and AV
+    forward = batch * seq * layers * per_token_layer + batch * preds * 2 * (h * h + h * v) + batch * 2 * h * h
+    return 3.0 * forward
+
+
+def _time(step, steps):
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _worker_tf(impl, precision, cfg, features):
+    import keras
+    import tensorflow as tf
+
+    keras.mixed_precision.set_global_policy(precision)
+    if impl == "bert_tf":
+        from bert_tf import BertConfig, BertPretrainer
+        from bert_tf.training.optimization import create_optimizer
+
+        model = BertPretrainer(BertConfig.from_dict(cfg))
+        optimizer = create_optimizer(1e-4, 10_000, 100)
+
+        @tf.function
+        def step(f):
+            with tf.GradientTape() as tape:
+                loss = model.compute_pretraining_losses(f, model(f, training=True))["loss"]
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+    else:
+        import keras_hub
+
+        backbone = keras_hub.models.BertBackbone(
+            vocabulary_size=cfg["vocab_size"], num_layers=cfg["num_hidden_layers"],
+            num_heads=cfg["num_attention_heads"], hidden_dim=cfg["hidden_size"],
+            intermediate_dim=cfg["intermediate_size"], max_sequence_length=cfg["max_position_embeddings"],
+            num_segments=cfg["type_vocab_size"])
+        model = keras_hub.models.BertMaskedLM(backbone)
+        optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6, global_clipnorm=1.0)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+        @tf.function
+        def step(f):
+            x = {"token_ids": f["input_ids"], "segment_ids": f["segment_ids"],
+                 "padding_mask": f["input_mask"], "mask_positions": f["masked_lm_positions"]}
+            with tf.GradientTape() as tape:
+                logits = tf.cast(model(x, training=True), tf.float32)
+                loss = loss_fn(f["masked_lm_ids"], logits, sample_weight=f["masked_lm_weights"])
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+    tensors = {k: tf.constant(v) for k, v in features.items()}
+    return _time(lambda: float(step(tensors)), FLAGS.steps)
+
+
+def _worker_torch(precision, cfg, features):
+    import torch
+    from transformers import BertConfig as HFConfig, BertForPreTraining
+
+    torch.manual_seed(0)
+    hf = HFConfig(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
+                  num_hidden_layers=cfg["num_hidden_layers"], num_attention_heads=cfg["num_attention_heads"],
+                  intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
+                  max_position_embeddings=cfg["max_position_embeddings"], type_vocab_size=cfg["type_vocab_size"],
+                  layer_norm_eps=1e-12)
+    model = BertForPreTraining(hf).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6)
+    f = {k: torch.from_numpy(v) for k, v in features.items()}
+    labels = torch.full(f["input_ids"].shape, -100, dtype=torch.long)
+    labels.scatter_(1, f["masked_lm_positions"].long(), f["masked_lm_ids"].long())
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "mixed_bfloat16"):
+            out = model(input_ids=f["input_ids"].long(), attention_mask=f["input_mask"].long(),
+                        token_type_ids=f["segment_ids"].long(), labels=labels,
+                        next_sentence_label=f["next_sentence_labels"][:, 0].long())
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return _time(step, FLAGS.steps)
+
+
+def _run_worker(spec: str) -> None:
+    impl, precision = spec.split(":")
+    with open(FLAGS.config) as fh:
+        cfg = json.load(fh)
+    features = _features(cfg, FLAGS.batch_size, FLAGS.seq_length, FLAGS.max_predictions_per_seq)
+    if impl == "torch":
+        times = _worker_torch(precision, cfg, features)
+    else:
+        times = _worker_tf(impl, precision, cfg, features)
+    print("RESULT " + json.dumps({"times": times}))
+
+
+def main(argv) -> None:
+    del argv
+    if FLAGS.worker:
+        _run_worker(FLAGS.worker)
+        return
+    with open(FLAGS.config) as fh:
+        cfg = json.load(fh)
+    b, s, p = FLAGS.batch_size, FLAGS.seq_length, FLAGS.max_predictions_per_seq
+    flops = train_flops(cfg, b, s, p)
+    print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} H{cfg['hidden_size']}; "
+          f"batch {b} × seq {s}, {p} predictions; {flops / b / 1e9:.1f} GFLOP per training sequence; "
+          f"{os.cpu_count()} CPUs; {FLAGS.steps} timed steps after 2 warm-up")
+    results = {}
+    for precision in FLAGS.precisions:
+        for impl in FLAGS.impls:
+            cmd = [sys.executable, os.path.abspath(__file__), f"--worker={impl}:{precision}",
+                   f"--config={FLAGS.config}", f"--batch_size={b}", f"--seq_length={s}",
+                   f"--max_predictions_per_seq={p}", f"--steps={FLAGS.steps}"]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            if proc.returncode != 0 or not lines:
+                tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+                results[(impl, precision)] = None
+                print(f"  {impl} {precision}: not measured ({tail[:160]})")
+                continue
+            results[(impl, precision)] = json.loads(lines[-1][7:])["times"]
+    print()
+    print("| implementation | precision | examples/s (best) | examples/s (median) | bert_tf ÷ this | MFU |")
+    print("|---|---|---:|---:|---:|---:|")
+    for precision in FLAGS.precisions:
+        ours = results.get(("bert_tf", precision))
+        ours_rate = b / min(ours) if ours else None
+        for impl in FLAGS.impls:
+            times = results.get((impl, precision))
+            if not times:
+                print(f"| {impl} | {precision} | — | — | — | — |")
+                continue
+            best, median = b / min(times), b / statistics.median(times)
+            ratio = f"{ours_rate / best:.2f}×" if ours_rate else "—"
+            mfu = flops / min(times) / PEAK_FLOPS.get(precision, float("nan"))
+            print(f"| {impl} | {precision} | {best:.2f} | {median:.2f} | {ratio} | {mfu:.1%} |")
+
+
+if __name__ == "__main__":
+    app.run(main)
