@@ -1,4 +1,8 @@
-"""Pretraining throughput: bert_tf vs keras-hub's BertMaskedLM vs Hugging Face PyTorch, one run.
+"""Training throughput: bert_tf vs keras-hub's BertMaskedLM vs Hugging Face PyTorch, one run.
+
+`--head=pretraining` (default) times a pretraining step; `--head=classifier` a fine-tuning step
+(BertClassifier vs HF BertForSequenceClassification, 2 classes; keras-hub has no comparable peer
+in this harness).
 
     .venv/bin/python bench/pretraining.py [--config=configs/bert_base.json] [--batch_size=8]
         [--seq_length=128] [--steps=3] [--precisions=float32,mixed_bfloat16]
@@ -32,6 +36,9 @@ flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per sequen
 flags.DEFINE_integer("steps", 3, "Timed steps (after 2 warm-up steps).")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
 flags.DEFINE_list("impls", ["bert_tf", "keras_hub", "torch"], "Implementations to measure.")
+flags.DEFINE_enum("head", "pretraining", ["pretraining", "classifier"],
+                  "pretraining: MLM + NSP step; classifier: fine-tuning step (2 classes, "
+                  "bert_tf BertClassifier vs HF BertForSequenceClassification).")
 flags.DEFINE_string("worker", None, "(internal) impl:precision to time in this process.")
 FLAGS = flags.FLAGS
 
@@ -78,16 +85,25 @@ def _worker_tf(impl, precision, cfg, features):
 
     keras.mixed_precision.set_global_policy(precision)
     if impl == "bert_tf":
-        from bert_tf import BertConfig, BertPretrainer
+        from bert_tf import BertClassifier, BertConfig, BertPretrainer
         from bert_tf.training.optimization import create_optimizer
 
-        model = BertPretrainer(BertConfig.from_dict(cfg))
+        classifier = FLAGS.head == "classifier"
+        model = (BertClassifier(BertConfig.from_dict(cfg), num_classes=2) if classifier
+                 else BertPretrainer(BertConfig.from_dict(cfg)))
         optimizer = create_optimizer(1e-4, 10_000, 100)
+
+        def compute_loss(f):
+            if classifier:
+                labels = f["next_sentence_labels"][:, 0]
+                return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels, model(f, training=True)))
+            return model.compute_pretraining_losses(f, model(f, training=True))["loss"]
 
         @tf.function
         def step(f):
             with tf.GradientTape() as tape:
-                loss = model.compute_pretraining_losses(f, model(f, training=True))["loss"]
+                loss = compute_loss(f)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss
@@ -127,7 +143,13 @@ def _worker_torch(precision, cfg, features):
                   intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
                   max_position_embeddings=cfg["max_position_embeddings"], type_vocab_size=cfg["type_vocab_size"],
                   layer_norm_eps=1e-12)
-    model = BertForPreTraining(hf).train()
+    if FLAGS.head == "classifier":
+        from transformers import BertForSequenceClassification
+
+        hf.num_labels = 2
+        model = BertForSequenceClassification(hf).train()
+    else:
+        model = BertForPreTraining(hf).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6)
     f = {k: torch.from_numpy(v) for k, v in features.items()}
     labels = torch.full(f["input_ids"].shape, -100, dtype=torch.long)
@@ -135,9 +157,13 @@ def _worker_torch(precision, cfg, features):
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "mixed_bfloat16"):
-            out = model(input_ids=f["input_ids"].long(), attention_mask=f["input_mask"].long(),
-                        token_type_ids=f["segment_ids"].long(), labels=labels,
-                        next_sentence_label=f["next_sentence_labels"][:, 0].long())
+            inputs = dict(input_ids=f["input_ids"].long(), attention_mask=f["input_mask"].long(),
+                          token_type_ids=f["segment_ids"].long())
+            if FLAGS.head == "classifier":
+                out = model(**inputs, labels=f["next_sentence_labels"][:, 0].long())
+            else:
+                out = model(**inputs, labels=labels,
+                            next_sentence_label=f["next_sentence_labels"][:, 0].long())
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -165,16 +191,21 @@ def main(argv) -> None:
     with open(FLAGS.config) as fh:
         cfg = json.load(fh)
     b, s, p = FLAGS.batch_size, FLAGS.seq_length, FLAGS.max_predictions_per_seq
+    impls = FLAGS.impls
+    if FLAGS.head == "classifier":  # keras-hub's peer here is a masked LM: not comparable
+        impls = [i for i in impls if i != "keras_hub"]
+        p = 0  # no MLM head: train_flops then counts the encoder (+ pooler) only
     flops = train_flops(cfg, b, s, p)
     print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} H{cfg['hidden_size']}; "
           f"batch {b} × seq {s}, {p} predictions; {flops / b / 1e9:.1f} GFLOP per training sequence; "
           f"{os.cpu_count()} CPUs; {FLAGS.steps} timed steps after 2 warm-up")
     results = {}
     for precision in FLAGS.precisions:
-        for impl in FLAGS.impls:
+        for impl in impls:
             cmd = [sys.executable, os.path.abspath(__file__), f"--worker={impl}:{precision}",
                    f"--config={FLAGS.config}", f"--batch_size={b}", f"--seq_length={s}",
-                   f"--max_predictions_per_seq={p}", f"--steps={FLAGS.steps}"]
+                   f"--max_predictions_per_seq={p}", f"--steps={FLAGS.steps}",
+                   f"--head={FLAGS.head}"]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
             if proc.returncode != 0 or not lines:
@@ -189,7 +220,7 @@ def main(argv) -> None:
     for precision in FLAGS.precisions:
         ours = results.get(("bert_tf", precision))
         ours_rate = b / min(ours) if ours else None
-        for impl in FLAGS.impls:
+        for impl in impls:
             times = results.get((impl, precision))
             if not times:
                 print(f"| {impl} | {precision} | — | — | — | — |")

@@ -16,6 +16,10 @@ from bert_tf.models.encoder import BertEncoder, encoder_inputs
 class BertClassifier(keras.Model):
     """Sentence(-pair) classifier; its head is saved as Google's top-level `output_weights` [C, H]
     and `output_bias` [C]. Call on encoder inputs (Google or TF Hub names) → float32 logits [B, C].
+
+    Regression (e.g. STS-B): `num_classes=1`; the output [B, 1] is the score itself (train it
+    with mean squared error, as `bert_tf.training.finetune` does for a processor's
+    `is_regression`).
     """
 
     def __init__(self, config: BertConfig | Mapping[str, Any], num_classes: int,
