@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) bench/tokenization.py
 	$(PY) bench/pretraining_data.py
 	$(PY) bench/pretraining.py
+	$(PY) bench/pretraining.py --head=classifier
 
 clean:
 	rm -rf $(VENV) output .pytest_cache
