@@ -49,18 +49,11 @@ flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of the training steps of 
 flags.DEFINE_string("output_dir", None, "Checkpoints, summaries and results go here.")
 flags.DEFINE_integer("save_checkpoints_steps", 1000, "Checkpoint every this many steps.")
 # Ours.
-flags.DEFINE_enum("distribution_strategy", "one_device",
-                  ["one_device", "mirrored", "multi_worker_mirrored", "tpu"],
-                  "tf.distribute strategy (multi_worker_mirrored reads TF_CONFIG).")
-flags.DEFINE_string("tpu", None, "TPU name or grpc:// address (--distribution_strategy=tpu).")
-flags.DEFINE_integer("num_gpus", 0, "GPUs for mirrored (0: all visible).")
-flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Compute dtype policy (mixed_float16 uses dynamic loss scaling).")
+cli.define_distribution_flags()
+cli.define_loop_flags()
 flags.DEFINE_integer("seed", None, "Random seed (head initialisation, shuffling, dropout).")
 flags.DEFINE_integer("num_seeds", 1, "Fine-tune this many seeds (seed, seed+1, ...) and report "
                      "mean and std of the eval metrics.")
-flags.DEFINE_integer("log_steps", 100, "Progress line and summaries every this many steps.")
-flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in output_dir.")
 # The generic tsv/csv processor and task options.
 flags.DEFINE_string("text_column", None, "tsv/csv: column of text_a (index or header name).")
 flags.DEFINE_string("text_pair_column", None, "tsv/csv: column of text_b (optional).")

@@ -40,13 +40,8 @@ flags.DEFINE_integer("num_warmup_steps", 10000, "Linear warmup steps.")
 flags.DEFINE_integer("save_checkpoints_steps", 1000, "Checkpoint every this many steps.")
 flags.DEFINE_integer("max_eval_steps", 100, "Evaluation batches.")
 # Ours.
-flags.DEFINE_enum("distribution_strategy", "one_device",
-                  ["one_device", "mirrored", "multi_worker_mirrored", "tpu"],
-                  "tf.distribute strategy (multi_worker_mirrored reads TF_CONFIG).")
-flags.DEFINE_string("tpu", None, "TPU name or grpc:// address (--distribution_strategy=tpu).")
-flags.DEFINE_integer("num_gpus", 0, "GPUs for mirrored (0: all visible).")
-flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Compute dtype policy (mixed_float16 uses dynamic loss scaling).")
+cli.define_distribution_flags()
+cli.define_loop_flags()
 flags.DEFINE_bool("jit_compile", False,
                   "XLA-compile the forward/backward pass (GPU/TPU/one device; not with "
                   "mirrored over CPUs).")
@@ -54,13 +49,11 @@ flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Google's AdamWeightD
 flags.DEFINE_integer("gradient_accumulation_steps", 1,
                      "Micro-batches of train_batch_size summed per optimizer step.")
 flags.DEFINE_integer("seed", None, "Random seed (initialisation, shuffling, dropout).")
-flags.DEFINE_integer("log_steps", 100, "Progress line and summaries every this many steps.")
 flags.DEFINE_bool("dynamic_masking", False,
                   "Re-mask every batch (RoBERTa-style) instead of using the records' masks; "
                   "needs --vocab_file for the special token ids.")
 flags.DEFINE_string("vocab_file", None, "vocab.txt (for --dynamic_masking).")
 flags.DEFINE_float("masked_lm_prob", 0.15, "Masking rate of --dynamic_masking.")
-flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in output_dir.")
 flags.mark_flags_as_required(["bert_config_file", "input_file", "output_dir"])
 
 

@@ -1,6 +1,7 @@
 """Shared plumbing for the absl front-end scripts (the library itself never reads flags).
 
-`run(main)` runs an absl `main` and turns the package's user-facing errors (bad files, configs,
+`define_*_flags()` define the flags the training scripts share (the scripts call them at import;
+only `main` reads FLAGS). `run(main)` runs an absl `main` and turns the package's user-facing errors (bad files, configs,
 checkpoints, flag values) into one clear line on stderr and exit status 2, instead of a traceback.
 """
 from __future__ import annotations
@@ -16,6 +17,27 @@ from bert_tf.text.vocab import VocabError
 
 # Errors that describe bad input rather than a bug: shown without a traceback.
 USER_ERRORS = (ConfigError, CheckpointError, VocabError, FileNotFoundError, ValueError)
+
+
+def define_distribution_flags() -> None:
+    """The tf.distribute and precision flags shared by run_pretraining.py and run_classifier.py."""
+    from absl import flags
+
+    flags.DEFINE_enum("distribution_strategy", "one_device",
+                      ["one_device", "mirrored", "multi_worker_mirrored", "tpu"],
+                      "tf.distribute strategy (multi_worker_mirrored reads TF_CONFIG).")
+    flags.DEFINE_string("tpu", None, "TPU name or grpc:// address (--distribution_strategy=tpu).")
+    flags.DEFINE_integer("num_gpus", 0, "GPUs for mirrored (0: all visible).")
+    flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                      "Compute dtype policy (mixed_float16 uses dynamic loss scaling).")
+
+
+def define_loop_flags() -> None:
+    """Logging and checkpoint-retention flags of the training loops."""
+    from absl import flags
+
+    flags.DEFINE_integer("log_steps", 100, "Progress line and summaries every this many steps.")
+    flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in output_dir.")
 
 
 def run(main: Callable[[list[str]], None]) -> None:
