@@ -47,7 +47,7 @@ import tensorflow as tf
 
 from bert_tf.config import BertConfig, as_config
 from bert_tf.training.loop import (CHECKPOINT_NAME, EVAL_RESULTS_FILE, MIXED_PRECISION_POLICIES,
-                                   NonFiniteLossError, TrainingError, _check_writable,
+                                   NonFiniteLossError, TrainerBase, TrainingError, _check_writable,
                                    _format_duration, summary_scalar, write_eval_results)
 from bert_tf.training.strategy import is_chief, is_multi_worker
 
@@ -180,7 +180,7 @@ def has_pairs(examples: Sequence[Any]) -> bool:
 
 
 # ----------------------------------------------------------------------------- trainer
-class ClassifierTrainer:
+class ClassifierTrainer(TrainerBase):
     """Builds BertClassifier + optimizer + checkpoint under a strategy; trains, evaluates and
     predicts.
 
@@ -247,11 +247,6 @@ class ClassifierTrainer:
         self.history: list[dict[str, float]] = []
 
     # -- setup -------------------------------------------------------------------------------
-    def _check_batch_size(self, name: str, value: int) -> None:
-        if value % self.num_replicas:
-            raise TrainingError(
-                f"{name}={value} is not divisible by the {self.num_replicas} replicas in sync "
-                f"(batch sizes are global and are split evenly over the replicas)")
 
     def _build(self) -> None:
         from bert_tf.models.classifier import BertClassifier
@@ -321,9 +316,6 @@ class ClassifierTrainer:
             logger.info("initialised from Google checkpoint %s", self.options.init_checkpoint)
         return None
 
-    @property
-    def step(self) -> int:
-        return int(self.global_step.numpy())
 
     # -- datasets ------------------------------------------------------------------------
     def _features(self, text_a, text_b):
@@ -449,41 +441,9 @@ class ClassifierTrainer:
         return predict_step
 
     # -- checkpoints ---------------------------------------------------------------------
-    def save_checkpoint(self) -> str | None:
-        path = self.manager.save(checkpoint_number=self.step)
-        if not self.is_chief:
-            tf.io.gfile.rmtree(self._checkpoint_dir)
-            return None
-        logger.info("saved checkpoint %s", path)
-        return path
 
-    def export_google_checkpoint(self) -> str | None:
-        """output_dir/bert_model.ckpt with Google's names (head: top-level output_weights /
-        output_bias) + bert_config.json; chief only."""
-        if not self.is_chief:
-            return None
-        from bert_tf.checkpoints import save_google_checkpoint
 
-        path = save_google_checkpoint(self.model, os.path.join(self.output_dir, "bert_model.ckpt"),
-                                      config=self.config, global_step=self.step)
-        logger.info("wrote Google checkpoint %s", path)
-        return path
 
-    def _on_sigterm(self, signum, frame):  # noqa: ARG002
-        self._stop_requested = True
-
-    def _stop_agreed(self) -> bool:
-        if not self.multi_worker:
-            return self._stop_requested
-        strategy = self.strategy
-
-        def replica_fn(flag):
-            local = tf.zeros([1]) + flag
-            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
-                                                                  local)
-        flag = tf.constant(1.0 if self._stop_requested else 0.0)
-        total = strategy.experimental_local_results(strategy.run(replica_fn, args=(flag,)))[0]
-        return float(total[0]) > 0
 
     # -- training ------------------------------------------------------------------------
     def train(self, train_examples: Sequence[Any]) -> dict[str, Any]:
@@ -580,12 +540,6 @@ class ClassifierTrainer:
                   f"  {metrics['examples_per_second']:.1f} examples/s  "
                   f"ETA {_format_duration(eta)}", file=self.progress_stream, flush=True)
 
-    def _learning_rate(self) -> float:
-        inner = self.inner_optimizer
-        lr = getattr(inner, "_learning_rate", None)
-        if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
-            return float(lr(tf.maximum(inner.iterations - 1, 0)))
-        return float(inner.learning_rate)
 
     # -- inference -----------------------------------------------------------------------
     def predict_outputs(self, examples: Sequence[Any], batch_size: int,

@@ -261,7 +261,82 @@ def _is_data_error(error: Exception) -> bool:
 
 
 # ----------------------------------------------------------------------------- trainer
-class PretrainingTrainer:
+class TrainerBase:
+    """What the pretraining and fine-tuning trainers share: checkpoint saving and export, the
+    SIGTERM flag and its multi-worker agreement, batch-size checks, the step and learning rate.
+
+    Subclasses set `strategy`, `num_replicas`, `multi_worker`, `is_chief`, `model`, `config`,
+    `output_dir`, `manager`, `_checkpoint_dir`, `global_step` and `inner_optimizer`.
+    """
+
+    _stop_requested = False
+    _agree_fn = None
+
+    def _check_batch_size(self, name: str, value: int) -> None:
+        if value % self.num_replicas:
+            raise TrainingError(
+                f"{name}={value} is not divisible by the {self.num_replicas} replicas in sync "
+                f"(batch sizes are global and are split evenly over the replicas)")
+
+    @property
+    def step(self) -> int:
+        return int(self.global_step.numpy())
+
+    def save_checkpoint(self) -> str | None:
+        """Saves (model, optimizer, step) at the current step; returns the chief's path."""
+        step = self.step
+        path = self.manager.save(checkpoint_number=step)
+        if not self.is_chief:
+            tf.io.gfile.rmtree(self._checkpoint_dir)
+            return None
+        logger.info("saved checkpoint %s", path)
+        return path
+
+    def export_google_checkpoint(self) -> str | None:
+        """Writes output_dir/bert_model.ckpt (Google's names) + bert_config.json (chief only)."""
+        if not self.is_chief:
+            return None
+        from bert_tf.checkpoints import save_google_checkpoint
+
+        path = save_google_checkpoint(self.model, os.path.join(self.output_dir, "bert_model.ckpt"),
+                                      config=self.config, global_step=self.step)
+        logger.info("wrote Google checkpoint %s", path)
+        return path
+
+    def _on_sigterm(self, signum, frame):  # noqa: ARG002
+        # Only set a flag: logging here could deadlock on the logging lock (re-entrancy); the
+        # loop reports it when it acts on the flag after the current steps.
+        self._stop_requested = True
+
+    def _stop_agreed(self) -> bool:
+        """In multi-worker runs every worker must stop at the same step (collectives)."""
+        if not self.multi_worker:
+            return self._stop_requested
+        if self._agree_fn is None:
+            strategy = self.strategy
+
+            @tf.function
+            def agree(flag):
+                def replica_fn():
+                    local = tf.zeros([1]) + flag  # a tensor placed on this replica's device
+                    return tf.distribute.get_replica_context().all_reduce(
+                        tf.distribute.ReduceOp.SUM, local)
+                return strategy.experimental_local_results(strategy.run(replica_fn))[0][0]
+
+            self._agree_fn = agree
+        flag = tf.constant(1.0 if self._stop_requested else 0.0)
+        return float(self._agree_fn(flag)) > 0
+
+    def _learning_rate(self) -> float:
+        """The learning rate of the last step taken."""
+        inner = self.inner_optimizer
+        lr = getattr(inner, "_learning_rate", None)  # the schedule, or a variable
+        if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+            return float(lr(tf.maximum(inner.iterations - 1, 0)))
+        return float(inner.learning_rate)
+
+
+class PretrainingTrainer(TrainerBase):
     """Builds the pretrainer, optimizer and checkpoint under a strategy, and trains/evaluates.
 
     Args:
@@ -318,11 +393,6 @@ class PretrainingTrainer:
         self.history: list[dict[str, float]] = []
 
     # -- setup -------------------------------------------------------------------------------
-    def _check_batch_size(self, name: str, value: int) -> None:
-        if value % self.num_replicas:
-            raise TrainingError(
-                f"{name}={value} is not divisible by the {self.num_replicas} replicas in sync "
-                f"(batch sizes are global and are split evenly over the replicas)")
 
     def _build(self, optimizer_factory) -> None:
         opts = self.options
@@ -409,9 +479,6 @@ class PretrainingTrainer:
             logger.info("initialised from Google checkpoint %s", self.options.init_checkpoint)
         return None
 
-    @property
-    def step(self) -> int:
-        return int(self.global_step.numpy())
 
     # -- datasets ------------------------------------------------------------------------
     def _distributed_dataset(self, input_patterns, global_batch_size, is_training,
@@ -527,51 +594,10 @@ class PretrainingTrainer:
         return eval_steps
 
     # -- checkpoints ---------------------------------------------------------------------
-    def save_checkpoint(self) -> str | None:
-        """Saves (model, optimizer, step) at the current step; returns the chief's path."""
-        step = self.step
-        path = self.manager.save(checkpoint_number=step)
-        if not self.is_chief:
-            tf.io.gfile.rmtree(self._checkpoint_dir)
-            return None
-        logger.info("saved checkpoint %s", path)
-        return path
 
-    def export_google_checkpoint(self) -> str | None:
-        """Writes output_dir/bert_model.ckpt (Google's names) + bert_config.json (chief only)."""
-        if not self.is_chief:
-            return None
-        from bert_tf.checkpoints import save_google_checkpoint
-
-        path = save_google_checkpoint(self.model, os.path.join(self.output_dir, "bert_model.ckpt"),
-                                      config=self.config, global_step=self.step)
-        logger.info("wrote Google checkpoint %s", path)
-        return path
 
     # -- signals -------------------------------------------------------------------------
-    def _on_sigterm(self, signum, frame):  # noqa: ARG002
-        # Only set a flag: logging here could deadlock on the logging lock (re-entrancy); the
-        # loop reports it when it acts on the flag after the current steps.
-        self._stop_requested = True
 
-    def _stop_agreed(self) -> bool:
-        """In multi-worker runs every worker must stop at the same step (collectives)."""
-        if not self.multi_worker:
-            return self._stop_requested
-        if self._agree_fn is None:
-            strategy = self.strategy
-
-            @tf.function
-            def agree(flag):
-                def replica_fn():
-                    local = tf.zeros([1]) + flag  # a tensor placed on this replica's device
-                    return tf.distribute.get_replica_context().all_reduce(
-                        tf.distribute.ReduceOp.SUM, local)
-                return strategy.experimental_local_results(strategy.run(replica_fn))[0][0]
-
-            self._agree_fn = agree
-        flag = tf.constant(1.0 if self._stop_requested else 0.0)
-        return float(self._agree_fn(flag)) > 0
 
     # -- training ------------------------------------------------------------------------
     def train(self, input_patterns) -> TrainResult:
@@ -682,13 +708,6 @@ class PretrainingTrainer:
                   f"lr {lr:.3g}  {examples_per_second:.1f} examples/s  "
                   f"ETA {_format_duration(eta)}", file=self.progress_stream, flush=True)
 
-    def _learning_rate(self) -> float:
-        """The learning rate of the last step taken."""
-        inner = self.inner_optimizer
-        lr = getattr(inner, "_learning_rate", None)  # the schedule, or a variable
-        if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
-            return float(lr(tf.maximum(inner.iterations - 1, 0)))
-        return float(inner.learning_rate)
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, input_patterns, write_results: bool = True) -> dict[str, float]:
