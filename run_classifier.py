@@ -17,6 +17,7 @@ Outputs in --output_dir: eval_results.txt, test_results.tsv (class probabilities
 classifier's output_weights/output_bias). Rerunning resumes from the latest checkpoint; SIGTERM
 saves one and exits 0. With --num_seeds=N each seed runs in output_dir/seed_<s> and
 output_dir/eval_results.txt holds every seed's metrics plus their mean and std.
+--export_dir also writes a TF Serving SavedModel (see export/README.md).
 """
 import os
 
@@ -63,6 +64,9 @@ flags.DEFINE_list("labels", None, "tsv/csv: the labels in id order (default: lea
                   "training file in first-seen order).")
 flags.DEFINE_bool("regression", False, "tsv/csv: the label is a float score (MSE loss).")
 flags.DEFINE_string("xnli_language", "zh", "xnli: the language of the dev/test rows.")
+flags.DEFINE_string("export_dir", None, "After training, export the classifier as a TF Serving "
+                    "SavedModel (strings in) to <export_dir>/<export_model_name>/<version>.")
+flags.DEFINE_string("export_model_name", None, "Model name for --export_dir (default: the task).")
 flags.mark_flags_as_required(["task_name", "data_dir", "output_dir"])
 
 
@@ -92,10 +96,7 @@ def processor_kwargs(task: str) -> dict:
 
 def main(argv):
     del argv
-    from bert_tf.checkpoints import resolve_checkpoint
-    from bert_tf.config import BertConfig
     from bert_tf.data.glue import get_processor, normalize_task_name
-    from bert_tf.text import check_do_lower_case, load_vocab
     from bert_tf.training.finetune import (FinetuneOptions, run_finetuning,
                                            run_finetuning_seeds)
     from bert_tf.training.strategy import create_strategy
@@ -111,32 +112,24 @@ def main(argv):
     if not os.path.isdir(FLAGS.data_dir):
         raise ValueError(f"--data_dir {FLAGS.data_dir} is not a directory")
 
-    beside = None
-    if FLAGS.init_checkpoint:
-        beside = os.path.dirname(resolve_checkpoint(FLAGS.init_checkpoint))
-    config_file = FLAGS.bert_config_file or (beside and os.path.join(beside, "bert_config.json"))
-    vocab_file = FLAGS.vocab_file or (beside and os.path.join(beside, "vocab.txt"))
-    if not config_file:
-        raise ValueError("--bert_config_file is required (or --init_checkpoint with a "
-                         "bert_config.json beside it)")
-    if not vocab_file:
-        raise ValueError("--vocab_file is required (or --init_checkpoint with a vocab.txt "
-                         "beside it)")
-    config = BertConfig.from_json_file(config_file)
-    if FLAGS.max_seq_length > config.max_position_embeddings:
-        raise ValueError(f"--max_seq_length={FLAGS.max_seq_length} exceeds the model's "
-                         f"max_position_embeddings {config.max_position_embeddings}")
-    vocab = load_vocab(vocab_file)
-    if len(vocab) > config.vocab_size:
-        raise ValueError(f"--vocab_file {vocab_file} has {len(vocab)} tokens but the model's "
-                         f"vocab_size is {config.vocab_size}")
-    check_do_lower_case(vocab, FLAGS.do_lower_case, init_checkpoint=FLAGS.init_checkpoint)
+    config, vocab = cli.load_model_files(FLAGS.init_checkpoint, FLAGS.bert_config_file,
+                                         FLAGS.vocab_file, FLAGS.max_seq_length,
+                                         FLAGS.do_lower_case)
     if FLAGS.do_train and not FLAGS.init_checkpoint:
         logging.warning("--do_train without --init_checkpoint: fine-tuning a randomly initialised "
                         "BERT (training from scratch); pass a pretrained checkpoint to fine-tune")
     if not FLAGS.do_train and not FLAGS.init_checkpoint:
         logging.warning("no --do_train and no --init_checkpoint: evaluating/predicting with the "
                         "weights of a checkpoint in --output_dir, or random ones if none")
+
+    if FLAGS.export_dir:
+        if FLAGS.num_seeds > 1 or not FLAGS.do_train:
+            raise ValueError("--export_dir exports the model this run trains: it needs "
+                             "--do_train and --num_seeds=1 (export other checkpoints with "
+                             "export/export_saved_model.py)")
+        from bert_tf.serving.export import version_dir
+
+        version_dir(FLAGS.export_dir, _export_model_name(task))  # fails now, not after training
 
     # The strategy must exist before any other TensorFlow op (multi-worker, TPU).
     strategy = create_strategy(FLAGS.distribution_strategy, num_gpus=FLAGS.num_gpus,
@@ -160,8 +153,21 @@ def main(argv):
                                 **kwargs)
     if result["preempted"]:
         logging.info("stopped by SIGTERM; rerun the same command to resume")
-    else:
-        logging.info("done")
+        return
+    if FLAGS.export_dir:
+        from bert_tf.serving.export import ExportSpec, export_from_checkpoint
+
+        spec = ExportSpec("classifier", config, vocab, do_lower_case=FLAGS.do_lower_case,
+                          max_seq_length=FLAGS.max_seq_length,
+                          labels=result["trainer"].labels)
+        path = export_from_checkpoint(spec, FLAGS.output_dir, FLAGS.export_dir,
+                                      _export_model_name(task))
+        logging.info("exported the classifier to %s", path)
+    logging.info("done")
+
+
+def _export_model_name(task: str) -> str:
+    return FLAGS.export_model_name or task.replace("/", "_")
 
 
 if __name__ == "__main__":

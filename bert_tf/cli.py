@@ -40,15 +40,49 @@ def define_loop_flags() -> None:
     flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in output_dir.")
 
 
-def run(main: Callable[[list[str]], None]) -> None:
-    """`absl.app.run(main)` with user errors reported as `<script>: error: <message>`."""
+def load_model_files(init_checkpoint: str | None, bert_config_file: str | None,
+                     vocab_file: str | None, max_seq_length: int | None = None,
+                     do_lower_case: bool | None = None):
+    """(BertConfig, Vocab) for a script: `--bert_config_file`/`--vocab_file` if given, else the
+    bert_config.json / vocab.txt beside `--init_checkpoint`. Errors name the flag; a
+    `do_lower_case` that disagrees with the vocab or a known model name is warned about."""
+    from bert_tf.checkpoints.google import resolve_checkpoint
+    from bert_tf.config import BertConfig
+    from bert_tf.text.vocab import check_do_lower_case, load_vocab
+
+    beside = os.path.dirname(resolve_checkpoint(init_checkpoint)) if init_checkpoint else None
+    config_file = bert_config_file or (beside and os.path.join(beside, "bert_config.json"))
+    vocab_file = vocab_file or (beside and os.path.join(beside, "vocab.txt"))
+    if not config_file:
+        raise ValueError("--bert_config_file is required (or --init_checkpoint with a "
+                         "bert_config.json beside it)")
+    if not vocab_file:
+        raise ValueError("--vocab_file is required (or --init_checkpoint with a vocab.txt "
+                         "beside it)")
+    config = BertConfig.from_json_file(config_file)
+    if max_seq_length is not None and max_seq_length > config.max_position_embeddings:
+        raise ValueError(f"--max_seq_length={max_seq_length} exceeds the model's "
+                         f"max_position_embeddings {config.max_position_embeddings}")
+    vocab = load_vocab(vocab_file)
+    if len(vocab) > config.vocab_size:
+        raise ValueError(f"--vocab_file {vocab_file} has {len(vocab)} tokens but the model's "
+                         f"vocab_size is {config.vocab_size}")
+    if do_lower_case is not None:
+        check_do_lower_case(vocab, do_lower_case, init_checkpoint=init_checkpoint)
+    return config, vocab
+
+
+def run(main: Callable[[list[str]], None],
+        user_errors: tuple[type[BaseException], ...] = ()) -> None:
+    """`absl.app.run(main)` with user errors (USER_ERRORS + the script's `user_errors`) reported
+    as `<script>: error: <message>`."""
     from absl import app
 
     def guarded(argv):
         logging.getLogger("bert_tf").setLevel(logging.INFO)
         try:
             main(argv)
-        except USER_ERRORS as e:
+        except USER_ERRORS + tuple(user_errors) as e:
             print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
             sys.exit(2)
 

@@ -123,6 +123,16 @@ def test_classifier_keras_file_round_trip(tmp_path):
     np.testing.assert_array_equal(got.numpy(), expected.numpy())
 
 
+@pytest.mark.parametrize("cls, kwargs", [(BertClassifier, {"num_classes": 2}),
+                                         (BertPretrainer, {})])
+def test_models_keep_trainable_and_dtype_in_config(cls, kwargs):
+    model = cls(_config(), dtype="mixed_bfloat16", trainable=False, **kwargs)
+    assert model.trainable_weights == []
+    again = cls.from_config(model.get_config())
+    assert not again.trainable and again.trainable_weights == []
+    assert again.encoder.embeddings.dtype_policy.name == "mixed_bfloat16"
+
+
 # --------------------------------------------------------------------------- layer configs
 
 

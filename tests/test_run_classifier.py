@@ -106,7 +106,7 @@ def test_mrpc_layout_cli_learns_and_writes_google_formats(tmp_path, pretrained, 
                 f"--output_dir={out}", "--do_train", "--do_eval", "--do_predict",
                 f"--max_seq_length={SEQ}", "--train_batch_size=32", "--learning_rate=2e-3",
                 "--num_train_epochs=10", "--log_steps=20", "--seed=1",
-                "--save_checkpoints_steps=50")
+                "--save_checkpoints_steps=50", f"--export_dir={tmp_path / 'serving'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "step 80/80" in proc.stdout
     results = {}
@@ -135,6 +135,17 @@ def test_mrpc_layout_cli_learns_and_writes_google_formats(tmp_path, pretrained, 
     assert (out / "ckpt-50.index").exists()
     assert tf.io.gfile.glob(str(out / "train" / "events.out.tfevents.*"))
     assert tf.io.gfile.glob(str(out / "eval" / "events.out.tfevents.*"))
+    # output_dir is a complete model directory; --export_dir served the same predictions.
+    assert (out / "labels.txt").read_text() == "0\n1\n"
+    assert (out / "vocab.txt").read_text().splitlines() == VOCAB
+    import tensorflow_text  # noqa: F401
+
+    serve = tf.saved_model.load(str(tmp_path / "serving" / "mrpc" / "1")).signatures["text_pair"]
+    rows = _rows(10, 2)
+    served = serve(text=tf.constant([a for a, _, _ in rows]),
+                   text_b=tf.constant([b for _, b, _ in rows]))
+    np.testing.assert_allclose(served["probabilities"].numpy(), probs, atol=1e-5)
+    assert [int(x) for x in served["label"].numpy()] == predicted
 
     # Rerunning resumes at the last step: nothing to train, same evaluation.
     again = _cli("--task_name=MRPC", f"--data_dir={mrpc_dir}", f"--init_checkpoint={pretrained}",
@@ -291,6 +302,13 @@ def _assert_clean_error(proc, *needles):
 def test_unknown_task_name(tmp_path, pretrained, mrpc_dir):
     proc = _cli(*_flags(pretrained, mrpc_dir, tmp_path / "o"), "--task_name=nope")
     _assert_clean_error(proc, "unknown task name 'nope'", "mrpc", "sts-b", "tsv")
+
+
+def test_export_dir_needs_a_training_run(tmp_path, pretrained, mrpc_dir):
+    proc = _cli("--task_name=mrpc", f"--data_dir={mrpc_dir}", f"--init_checkpoint={pretrained}",
+                f"--output_dir={tmp_path / 'o'}", "--do_eval", f"--max_seq_length={SEQ}",
+                f"--export_dir={tmp_path}")
+    _assert_clean_error(proc, "--export_dir", "--do_train")
 
 
 def test_missing_data_file(tmp_path, pretrained):

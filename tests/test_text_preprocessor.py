@@ -54,15 +54,103 @@ def test_preprocessor_matches_google_rules(tflite_compatible, pair):
     _assert_equal(got, _reference(TEXTS_A, TEXTS_B if pair else None, 9))
 
 
-def test_empty_and_whitespace_lines_pack_as_cls_sep():
-    got = BertPreprocessor(VOCAB, seq_length=4)(tf.constant(["", " \t\n"]))
+@pytest.mark.parametrize("tflite_compatible", [False, True])
+def test_empty_and_whitespace_lines_pack_as_cls_sep(tflite_compatible):
+    pre = BertPreprocessor(VOCAB, seq_length=4, tflite_compatible=tflite_compatible)
+    got = pre(tf.constant(["", " \t\n"]))
     np.testing.assert_array_equal(got["input_word_ids"].numpy(), [[2, 3, 0, 0], [2, 3, 0, 0]])
     np.testing.assert_array_equal(got["input_mask"].numpy(), [[1, 1, 0, 0], [1, 1, 0, 0]])
+    got = pre((tf.constant(["", "  "]), tf.constant(["\n", ""])))  # pairs: [CLS] [SEP] [SEP]
+    np.testing.assert_array_equal(got["input_word_ids"].numpy(), [[2, 3, 3, 0], [2, 3, 3, 0]])
+    np.testing.assert_array_equal(got["input_mask"].numpy(), [[1, 1, 1, 0], [1, 1, 1, 0]])
+    np.testing.assert_array_equal(got["input_type_ids"].numpy(), [[0, 0, 1, 0], [0, 0, 1, 0]])
 
 
-def test_zero_strings_batch():
-    got = BertPreprocessor(VOCAB, seq_length=5)(tf.constant([], dtype=tf.string))
-    assert all(tuple(v.shape) == (0, 5) for v in got.values())
+@pytest.mark.parametrize("tflite_compatible", [False, True])
+def test_zero_strings_batch(tflite_compatible):
+    pre = BertPreprocessor(VOCAB, seq_length=5, tflite_compatible=tflite_compatible)
+    empty = tf.constant([], dtype=tf.string)
+    spec = tf.TensorSpec([None], tf.string)
+    single = tf.function(lambda t: pre(t), input_signature=[spec])
+    pair = tf.function(lambda a, b: pre((a, b)), input_signature=[spec, spec])
+    for got in (pre(empty), pre([]), pre((empty, empty)), single(empty), pair(empty, empty)):
+        assert set(got) == {"input_word_ids", "input_mask", "input_type_ids"}
+        assert all(tuple(v.shape) == (0, 5) and v.dtype == tf.int32 for v in got.values())
+
+
+@pytest.mark.parametrize("tflite_compatible", [False, True])
+def test_long_texts_are_truncated_never_an_error(tflite_compatible):
+    pre = BertPreprocessor(VOCAB, seq_length=6, tflite_compatible=tflite_compatible)
+    long_text = "the cat sat " * 200
+    texts_a, texts_b = [long_text, "unaffable " * 50], ["hello world", long_text]
+    for got, expected in ((pre(tf.constant(texts_a)), _reference(texts_a, None, 6)),
+                          (pre((tf.constant(texts_a), tf.constant(texts_b))),
+                           _reference(texts_a, texts_b, 6))):
+        ids = got["input_word_ids"].numpy()
+        assert ids.shape == (2, 6)
+        np.testing.assert_array_equal(ids[:, 0], [2, 2])  # [CLS]
+        np.testing.assert_array_equal(ids[:, -1], [3, 3])  # ends with [SEP]
+        np.testing.assert_array_equal(got["input_mask"].numpy(), np.ones((2, 6)))
+        _assert_equal(got, expected)  # Google's truncation
+    np.testing.assert_array_equal(ids, [[2, 8, 9, 3, 5, 3], [2, 11, 12, 3, 8, 3]])
+
+
+def test_accepts_lists_and_numpy_arrays_of_strings():
+    pre = BertPreprocessor(VOCAB, seq_length=6)
+    texts = ["Hello, world!", "the cat"]
+    expected = {k: v.numpy() for k, v in pre(tf.constant(texts)).items()}
+    for value in (texts, tuple(texts), np.array(texts), np.array([t.encode() for t in texts]),
+                  np.array(texts, dtype=object), [texts[0], texts[1].encode()]):
+        _assert_equal(pre(value), expected)
+    expected = {k: v.numpy() for k, v in pre((tf.constant(texts), tf.constant(texts))).items()}
+    _assert_equal(pre((texts, np.array(texts))), expected)
+    _assert_equal(pre((tf.constant(texts), texts)), expected)
+
+
+@pytest.mark.parametrize("value, dtype", [
+    (tf.constant([1, 2]), "int32"),
+    (np.array([1.5, 2.5]), "float64"),
+    ([1, 2, 3], "int64"),
+    (np.array([1, "a"], dtype=object), "object"),
+], ids=["int_tensor", "float_numpy", "int_list", "mixed_object_array"])
+def test_non_string_inputs_raise_type_error(value, dtype):
+    pre = BertPreprocessor(VOCAB, seq_length=6)
+    with pytest.raises(TypeError, match=f"BertPreprocessor expects strings.*got dtype {dtype}"):
+        pre(value)
+    with pytest.raises(TypeError, match=f"BertPreprocessor expects strings.*got dtype {dtype}"):
+        pre((tf.constant(["a", "b"]), value))
+
+
+def test_non_string_keras_input_raises_type_error():
+    with pytest.raises(TypeError, match="BertPreprocessor expects strings.*got dtype int32"):
+        BertPreprocessor(VOCAB, seq_length=6)(keras.Input(shape=(), dtype="int32"))
+
+
+def test_single_string_scalar_raises():
+    with pytest.raises(ValueError, match=r"batch of texts.*pass \[text\]"):
+        BertPreprocessor(VOCAB, seq_length=6)(tf.constant("hello"))
+
+
+@pytest.mark.parametrize("tflite_compatible", [False, True])
+def test_pair_batch_size_mismatch(tflite_compatible):
+    pre = BertPreprocessor(VOCAB, seq_length=6, tflite_compatible=tflite_compatible)
+    a, b = tf.constant(["hello", "world"]), tf.constant(["cat"])
+    with pytest.raises(ValueError, match="same batch size, got 2 and 1"):
+        pre((a, b))
+    with pytest.raises(ValueError, match="same batch size, got 1 and 2"):
+        pre.bert_pack_inputs([pre.tokenize(b), pre.tokenize(a)])
+    with pytest.raises(ValueError, match="same batch size, got 2 and 1"):
+        pre((keras.Input(shape=(), batch_size=2, dtype="string"),
+             keras.Input(shape=(), batch_size=1, dtype="string")))
+    # Unknown batch sizes (a tf.function): checked at run time, before packing.
+    spec = tf.TensorSpec([None], tf.string)
+    pair = tf.function(lambda x, y: pre((x, y)), input_signature=[spec, spec])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same batch size"):
+        pair(a, b)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same batch size"):
+        pair(b, a)
+    np.testing.assert_array_equal(pair(a, a)["input_word_ids"].numpy(),
+                                  [[2, 5, 3, 5, 3, 0], [2, 6, 3, 6, 3, 0]])
 
 
 def test_invalid_utf8_is_dropped_like_google():

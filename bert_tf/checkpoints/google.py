@@ -25,6 +25,9 @@ logger = logging.getLogger("bert_tf")
 
 CHECKPOINT_NAME = "bert_model.ckpt"
 CONFIG_NAME = "bert_config.json"
+# Written beside a fine-tuned checkpoint by run_classifier.py (read by the export tools).
+VOCAB_NAME = "vocab.txt"
+LABELS_NAME = "labels.txt"
 
 
 class CheckpointError(ValueError):

@@ -27,6 +27,7 @@ class BertClassifier(keras.Model):
         config = as_config(config)
         kwargs.setdefault("name", "bert_classifier")
         dtype = kwargs.pop("dtype", None)
+        trainable = kwargs.pop("trainable", True)
         super().__init__(dtype=dtype, **kwargs)
         self.config = config
         self.num_classes = num_classes
@@ -37,6 +38,7 @@ class BertClassifier(keras.Model):
                                              dtype=dtype, name="classifier")
         self.classifier.build((None, config.hidden_size))
         self.built = True
+        self.trainable = trainable  # the setter also freezes the sublayers (see BertEncoder)
 
     def call(self, features, training=None):
         pooled = self.encoder(encoder_inputs(features), training=training)["pooled_output"]
@@ -44,7 +46,8 @@ class BertClassifier(keras.Model):
 
     def get_config(self) -> dict:
         return {"config": self.config.to_dict(), "num_classes": self.num_classes,
-                "dropout": self.dropout, "name": self.name}
+                "dropout": self.dropout, "name": self.name,
+                **self.encoder.trainable_and_dtype_config()}
 
     @classmethod
     def from_config(cls, config: dict) -> "BertClassifier":

@@ -38,6 +38,7 @@ class BertEncoder(keras.Model):
     def __init__(self, config: BertConfig | Mapping[str, Any], **kwargs):
         config = as_config(config)
         dtype = kwargs.pop("dtype", None)
+        trainable = kwargs.pop("trainable", True)
         kwargs.setdefault("name", "bert_encoder")
         embeddings = BertEmbeddings(
             vocab_size=config.vocab_size, hidden_size=config.hidden_size,
@@ -78,9 +79,22 @@ class BertEncoder(keras.Model):
         self.embeddings = embeddings
         self.transformer_blocks = blocks
         self.pooler = pooler
+        # Through the setter, which also freezes the sublayers' variables (passing `trainable` to
+        # the Model constructor only sets the flag).
+        self.trainable = trainable
+
+    def trainable_and_dtype_config(self) -> dict:
+        """`trainable` and the layers' dtype policy, for the get_config of models holding this
+        encoder: without them, a frozen encoder comes back from a `.keras` file trainable (and
+        the saved optimizer state no longer matches), and one built with
+        dtype="mixed_bfloat16" comes back float32. The policy is the sublayers' (a functional
+        Model does not keep its `dtype` argument)."""
+        return {"trainable": self.trainable,
+                "dtype": keras.dtype_policies.serialize(self.embeddings.dtype_policy)}
 
     def get_config(self) -> dict:
-        return {"config": self.config.to_dict(), "name": self.name}
+        return {"config": self.config.to_dict(), "name": self.name,
+                **self.trainable_and_dtype_config()}
 
     @classmethod
     def from_config(cls, config: dict) -> "BertEncoder":

@@ -75,6 +75,7 @@ class BertPretrainer(keras.Model):
         config = as_config(config)
         kwargs.setdefault("name", "bert_pretrainer")
         dtype = kwargs.pop("dtype", None)
+        trainable = kwargs.pop("trainable", True)
         super().__init__(dtype=dtype, **kwargs)
         self.config = config
         self.encoder = BertEncoder(config, dtype=dtype)
@@ -87,6 +88,7 @@ class BertPretrainer(keras.Model):
         self.masked_lm.build((None, None, config.hidden_size))
         self.next_sentence.build((None, config.hidden_size))
         self.built = True
+        self.trainable = trainable  # the setter also freezes the sublayers (see BertEncoder)
         self._loss_trackers = {name: keras.metrics.Mean(name=name) for name in (
             "masked_lm_loss", "masked_lm_accuracy", "next_sentence_loss",
             "next_sentence_accuracy")}
@@ -117,7 +119,8 @@ class BertPretrainer(keras.Model):
         return super().metrics + list(self._loss_trackers.values())
 
     def get_config(self) -> dict:
-        return {"config": self.config.to_dict(), "name": self.name}
+        return {"config": self.config.to_dict(), "name": self.name,
+                **self.encoder.trainable_and_dtype_config()}
 
     @classmethod
     def from_config(cls, config: dict) -> "BertPretrainer":

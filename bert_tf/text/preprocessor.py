@@ -16,10 +16,12 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bert_tf.text.packer import min_seq_length, pack_inputs, pack_inputs_tflite
@@ -35,6 +37,42 @@ def _vocab_tokens(vocab: Vocab | str | os.PathLike | Sequence[str]) -> list[str]
     return list(vocab)
 
 
+_EXPECTS = ("BertPreprocessor expects strings (a tf.string tensor, a list of str, or a NumPy "
+            "str/bytes/object array of str)")
+
+
+def _as_string_tensor(texts) -> tf.Tensor | tf.RaggedTensor:
+    """`texts` as a tf.string tensor, or a TypeError naming the dtype received."""
+    if isinstance(texts, (tf.Tensor, tf.RaggedTensor)):
+        if texts.dtype != tf.string:
+            raise TypeError(f"{_EXPECTS}, got dtype {texts.dtype.name} ({type(texts).__name__})")
+        return texts
+    if isinstance(texts, (list, tuple)) and not texts:
+        return tf.constant([], tf.string)  # np.asarray([]) would say float64
+    try:
+        array = np.asarray(texts)
+    except ValueError as e:  # e.g. nested lists of different lengths
+        raise TypeError(f"{_EXPECTS}, got a {type(texts).__name__} that is not an array: {e}"
+                        ) from None
+    if array.dtype.kind not in "USO":
+        raise TypeError(f"{_EXPECTS}, got dtype {array.dtype} ({type(texts).__name__})")
+    try:
+        return tf.convert_to_tensor(array, tf.string)
+    except (TypeError, ValueError):  # an object array holding something other than str/bytes
+        raise TypeError(f"{_EXPECTS}, got dtype object ({type(texts).__name__}) with items "
+                        f"that are not str/bytes") from None
+
+
+def _is_text_scalar(x) -> bool:
+    return isinstance(x, (str, bytes, int, float, np.generic))
+
+
+def _check_pair_batch_sizes(rows_a, rows_b) -> None:
+    if rows_a is not None and rows_b is not None and rows_a != rows_b:
+        raise ValueError(f"BertPreprocessor: the two segments of a text pair must have the same "
+                         f"batch size, got {rows_a} and {rows_b}")
+
+
 @keras.saving.register_keras_serializable(package="bert_tf")
 class BertPreprocessor(keras.layers.Layer):
     """Strings (or a pair of string tensors) → `input_word_ids`, `input_mask`, `input_type_ids`.
@@ -48,8 +86,22 @@ class BertPreprocessor(keras.layers.Layer):
             uses dense tensor ops.
         max_position_embeddings: if given (the model's), `seq_length` may not exceed it.
 
-    Call: `pre(texts)` with a string tensor [B], or `pre((texts_a, texts_b))` for pairs. Returns
-    a dict of int32 [B, seq_length] tensors.
+    Call: `pre(texts)` with a string tensor [B] (or a list of str, or a NumPy str/bytes array),
+    or `pre((texts_a, texts_b))` for pairs. Returns a dict of int32 [B, seq_length] tensors.
+
+    Edge cases:
+        - An empty batch (`tf.constant([], tf.string)`, `[]`) gives [0, seq_length] outputs.
+        - An empty or whitespace-only text has no pieces: alone it packs as `[CLS] [SEP]` then
+          padding; a pair of them as `[CLS] [SEP] [SEP]` then padding.
+        - Texts longer than `seq_length` are truncated with Google's rule (a single text keeps its
+          first seq_length - 2 pieces; pairs see `bert_tf.text.packer`), never an error: the
+          row then ends with [SEP] and its mask is all ones.
+        - Invalid UTF-8 bytes are dropped, as Google's `decode("utf-8", "ignore")` does.
+        - Non-string inputs (int/float tensors or arrays, lists of numbers) raise a `TypeError`
+          naming the dtype received; a single string (a scalar, not a batch) a `ValueError`.
+        - The two segments of a pair must have the same batch size: a `ValueError` when the
+          sizes are known (always eagerly), else a runtime `InvalidArgumentError` (in a
+          `tf.function` with unknown batch sizes; TFLite drops that check).
     """
 
     def __init__(self, vocab: Vocab | str | os.PathLike | Sequence[str], do_lower_case: bool = True,
@@ -79,6 +131,16 @@ class BertPreprocessor(keras.layers.Layer):
                                        tflite_compatible=self.tflite_compatible)
         self.built = True
 
+    def __call__(self, inputs, *args, **kwargs):
+        # Texts become string tensors before Keras sees them: Keras's own conversion would cast a
+        # float64 array to float32 (so the TypeError would name the wrong dtype), and it rejects
+        # Python lists of str and pairs mixing a tensor with a list or an array.
+        if not isinstance(inputs, dict):
+            segments = [s if isinstance(s, keras.KerasTensor) else _as_string_tensor(s)
+                        for s in self._segments(inputs)]
+            inputs = segments[0] if len(segments) == 1 else tuple(segments)
+        return super().__call__(inputs, *args, **kwargs)
+
     def tokenize(self, strings) -> tf.RaggedTensor:
         """WordPiece ids (int32) of a [B] string tensor: a RaggedTensor [B, (pieces)]."""
         return self.tokenizer.tokenize(strings)
@@ -89,23 +151,57 @@ class BertPreprocessor(keras.layers.Layer):
         segments = list(segments)
         if not 1 <= len(segments) <= 2:
             raise ValueError(f"bert_pack_inputs takes one or two segments, got {len(segments)}")
-        pack = pack_inputs_tflite if self.tflite_compatible else pack_inputs
-        return pack(*segments, seq_length=seq_length or self.seq_length,
-                    cls_id=self.vocab.cls_id, sep_id=self.vocab.sep_id, pad_id=self.vocab.pad_id)
+        pack = functools.partial(
+            pack_inputs_tflite if self.tflite_compatible else pack_inputs,
+            seq_length=seq_length or self.seq_length, cls_id=self.vocab.cls_id,
+            sep_id=self.vocab.sep_id, pad_id=self.vocab.pad_id)
+        if len(segments) == 2 and all(isinstance(s, tf.RaggedTensor) for s in segments):
+            rows = [s.shape[0] for s in segments]
+            _check_pair_batch_sizes(*rows)
+            if None in rows:
+                # Unknown sizes (a tf.function): check at run time, before packing, because
+                # tf-text's ops read out of bounds on segments of different batch sizes (garbage
+                # ids, or the process aborts) and the dense path silently broadcasts a batch of 1.
+                # (The TFLite converter drops this assertion; the graph still converts.)
+                check = tf.debugging.assert_equal(
+                    segments[0].nrows(), segments[1].nrows(),
+                    message="BertPreprocessor: the two segments of a text pair must have the "
+                            "same batch size")
+                with tf.control_dependencies([check]):
+                    return pack(*segments)
+        return pack(*segments)
 
     def call(self, inputs) -> dict[str, tf.Tensor]:
         if isinstance(inputs, dict):
             raise TypeError("BertPreprocessor takes a string tensor or a (texts_a, texts_b) pair, "
                             f"not a dict (got keys {sorted(inputs)})")
-        segments = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        if not 1 <= len(segments) <= 2:
-            raise ValueError(f"BertPreprocessor takes one or two text segments, got "
-                             f"{len(segments)}")
-        return self.bert_pack_inputs([self.tokenize(s) for s in segments])
+        texts = [_as_string_tensor(s) for s in self._segments(inputs)]
+        if any(t.shape.rank == 0 for t in texts):
+            raise ValueError("BertPreprocessor expects a batch of texts (shape [B]), got a single "
+                             "string; pass [text]")
+        return self.bert_pack_inputs([self.tokenize(t) for t in texts])
+
+    @staticmethod
+    def _segments(inputs) -> list:
+        # A list/tuple of Python (or NumPy) scalars is one batch of texts; otherwise a list/tuple
+        # holds the segments of a pair.
+        if isinstance(inputs, (list, tuple)) and not all(_is_text_scalar(x) for x in inputs):
+            segments = list(inputs)
+            if not 1 <= len(segments) <= 2:
+                raise ValueError(f"BertPreprocessor takes one or two text segments, got "
+                                 f"{len(segments)}")
+            return segments
+        return [inputs]
 
     def compute_output_spec(self, inputs):
-        first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        shape = (first.shape[0], self.seq_length)
+        segments = self._segments(inputs)
+        for segment in segments:
+            dtype = keras.backend.standardize_dtype(segment.dtype)
+            if dtype != "string":
+                raise TypeError(f"{_EXPECTS}, got dtype {dtype} (a Keras input)")
+        if len(segments) == 2:
+            _check_pair_batch_sizes(segments[0].shape[0], segments[1].shape[0])
+        shape = (segments[0].shape[0], self.seq_length)
         return {name: keras.KerasTensor(shape, dtype="int32")
                 for name in ("input_word_ids", "input_mask", "input_type_ids")}
 

@@ -246,6 +246,21 @@ class ClassifierTrainer(TrainerBase):
         self._stop_requested = False
         self.history: list[dict[str, float]] = []
 
+    def export_google_checkpoint(self) -> str | None:
+        """The Google checkpoint + bert_config.json, plus vocab.txt and labels.txt (classification)
+        beside it, so output_dir is a complete model directory for export/ and --init_checkpoint."""
+        from bert_tf.checkpoints.google import LABELS_NAME, VOCAB_NAME
+
+        path = super().export_google_checkpoint()
+        if path is not None:
+            files = {VOCAB_NAME: self.preprocessor.vocab_tokens}
+            if not self.is_regression:
+                files[LABELS_NAME] = self.labels
+            for name, lines in files.items():
+                with tf.io.gfile.GFile(os.path.join(self.output_dir, name), "w") as f:
+                    f.write("".join(f"{line}\n" for line in lines))
+        return path
+
     # -- setup -------------------------------------------------------------------------------
 
     def _build(self) -> None:

@@ -1,0 +1,352 @@
+"""SavedModel export for TF Serving: raw strings in, tokenization inside, TF Serving's layout.
+
+    <export_dir>/<model_name>/<version>/
+        saved_model.pb, variables/
+        assets/vocab.txt                          the WordPiece vocab (TF Hub's `vocab_file`)
+        assets.extra/tf_serving_warmup_requests   PredictionLog records TF Serving replays on load
+        assets.extra/bert_tf_export.json          what was exported (task, casing, labels, config)
+
+A version is written to a hidden temporary directory beside it and renamed into place, so TF
+Serving (which polls the model directory) never sees a half-written version.
+
+Example:
+    >>> from bert_tf.serving.export import ExportSpec, export_from_checkpoint
+    >>> path = export_from_checkpoint(  # doctest: +SKIP
+    ...     ExportSpec.from_files("classifier", "out/mrpc/bert_config.json", "out/mrpc/vocab.txt",
+    ...                           do_lower_case=True, max_seq_length=128, labels=["0", "1"]),
+    ...     init_checkpoint="out/mrpc", export_dir="serving", model_name="mrpc")
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bert_tf.checkpoints.google import LABELS_NAME, load_google_checkpoint, resolve_checkpoint
+from bert_tf.config import BertConfig
+from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer
+from bert_tf.serving.modules import SERVING_MODULES, SERVING_TASKS, ServingModule
+from bert_tf.serving.warmup import write_warmup_requests
+from bert_tf.text.preprocessor import BertPreprocessor
+from bert_tf.text.vocab import Vocab, load_vocab
+
+logger = logging.getLogger("bert_tf")
+
+METADATA_FILE = "bert_tf_export.json"
+WARMUP_FILE = "tf_serving_warmup_requests"
+_VERSION_RE = re.compile(r"^[0-9]+$")
+
+DEFAULT_WARMUP_TEXTS = {
+    "classifier": ["The movie was great.", "A short sentence that warms the model up."],
+    "encoder": ["The movie was great.", "A short sentence that warms the model up."],
+    "masked_lm": ["The capital of France is [MASK].", "A [MASK] sentence."],
+}
+
+
+class ExportError(ValueError):
+    """Bad export arguments (directory exists, labels disagree with the model, ...)."""
+
+
+@dataclasses.dataclass
+class ExportSpec:
+    """What to export: the task, the model's config and the preprocessing it was trained with.
+
+    `labels`: classifier label names in id order; empty for a regression model (one output).
+    `top_k`: tokens returned per `[MASK]` (masked_lm). `dtype_policy`: the Keras policy the model
+    is built with (`float32`, or `mixed_bfloat16` for faster CPU/TPU inference; outputs stay
+    float32).
+    """
+
+    task: str
+    bert_config: BertConfig
+    vocab: Vocab
+    do_lower_case: bool = True
+    max_seq_length: int = 128
+    labels: list[str] = dataclasses.field(default_factory=list)
+    top_k: int = 5
+    dtype_policy: str = "float32"
+
+    def __post_init__(self):
+        if self.task not in SERVING_TASKS:
+            raise ExportError(f"unknown task {self.task!r}: expected one of "
+                              f"{', '.join(SERVING_TASKS)}")
+        if self.max_seq_length > self.bert_config.max_position_embeddings:
+            raise ExportError(f"max_seq_length {self.max_seq_length} exceeds the model's "
+                              f"max_position_embeddings "
+                              f"({self.bert_config.max_position_embeddings})")
+        if len(self.vocab) > self.bert_config.vocab_size:
+            raise ExportError(f"the vocab{f' {self.vocab.path}' if self.vocab.path else ''} has "
+                              f"{len(self.vocab)} tokens but the config's vocab_size is "
+                              f"{self.bert_config.vocab_size}")
+        self.labels = [str(x) for x in self.labels or []]
+
+    @classmethod
+    def from_files(cls, task: str, bert_config_file: str | os.PathLike,
+                   vocab_file: str | os.PathLike, **kwargs) -> "ExportSpec":
+        return cls(task=task, bert_config=BertConfig.from_json_file(bert_config_file),
+                   vocab=load_vocab(vocab_file), **kwargs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "do_lower_case": self.do_lower_case,
+                "max_seq_length": self.max_seq_length, "labels": self.labels,
+                "top_k": self.top_k, "dtype_policy": self.dtype_policy,
+                "bert_config": self.bert_config.to_dict()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], vocab: Vocab) -> "ExportSpec":
+        return cls(task=data["task"], bert_config=BertConfig.from_dict(data["bert_config"]),
+                   vocab=vocab, do_lower_case=data["do_lower_case"],
+                   max_seq_length=data["max_seq_length"], labels=data.get("labels", []),
+                   top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"))
+
+    def preprocessor(self, tflite_compatible: bool = False) -> BertPreprocessor:
+        return BertPreprocessor(self.vocab, do_lower_case=self.do_lower_case,
+                                seq_length=self.max_seq_length,
+                                tflite_compatible=tflite_compatible,
+                                max_position_embeddings=self.bert_config.max_position_embeddings)
+
+    def build_model(self) -> keras.Model:
+        """A new (randomly initialised) Keras model for the task."""
+        dtype = None if self.dtype_policy == "float32" else keras.DTypePolicy(self.dtype_policy)
+        if self.task == "classifier":
+            return BertClassifier(self.bert_config, num_classes=max(1, len(self.labels)),
+                                  dtype=dtype)
+        if self.task == "encoder":
+            return BertEncoder(self.bert_config, dtype=dtype)
+        return BertPretrainer(self.bert_config, dtype=dtype)
+
+    def serving_module(self, model: keras.Model,
+                       preprocessor: BertPreprocessor | None = None) -> ServingModule:
+        """Wraps `model` (built by `build_model`) with the preprocessor's string signatures."""
+        preprocessor = preprocessor or self.preprocessor()
+        if self.task == "classifier":
+            return SERVING_MODULES["classifier"](model, preprocessor, labels=self.labels)
+        if self.task == "masked_lm":
+            return SERVING_MODULES["masked_lm"](model, preprocessor, top_k=self.top_k)
+        return SERVING_MODULES["encoder"](model, preprocessor)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def checkpoint_num_classes(init_checkpoint: str | os.PathLike) -> int | None:
+    """Rows of a run_classifier checkpoint's `output_weights` [C, H], or None if it has none."""
+    prefix = resolve_checkpoint(init_checkpoint)
+    shapes = dict(tf.train.list_variables(prefix))
+    shape = shapes.get("output_weights")
+    return int(shape[0]) if shape else None
+
+
+def read_labels_file(init_checkpoint: str | os.PathLike) -> list[str] | None:
+    """The labels.txt run_classifier.py writes beside its checkpoint, or None if absent."""
+    prefix = resolve_checkpoint(init_checkpoint)
+    path = os.path.join(os.path.dirname(prefix), LABELS_NAME)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return [line.rstrip("\n") for line in f if line.rstrip("\n")]
+
+
+def resolve_labels(init_checkpoint: str | os.PathLike,
+                   labels: Sequence[str] | None = None) -> list[str]:
+    """Label names for a classifier checkpoint: `labels` if given, else labels.txt beside the
+    checkpoint, else (with a warning) "0".."C-1"; [] for a regression head (one output).
+    Raises ExportError if the checkpoint has no classifier head or the count disagrees."""
+    num_classes = checkpoint_num_classes(init_checkpoint)
+    if num_classes is None:
+        raise ExportError(
+            f"checkpoint {resolve_checkpoint(init_checkpoint)} has no classifier head "
+            "(output_weights/output_bias): fine-tune it with run_classifier.py first, or export "
+            "it with --task=encoder or --task=masked_lm")
+    source = "--labels"
+    if not labels:
+        labels, source = read_labels_file(init_checkpoint), LABELS_NAME
+    if not labels:
+        if num_classes == 1:
+            return []
+        labels = [str(i) for i in range(num_classes)]
+        logger.warning("no labels given and no %s beside the checkpoint: naming the %d classes "
+                       "%s", LABELS_NAME, num_classes, ", ".join(labels))
+        return labels
+    labels = [str(x) for x in labels]
+    if num_classes == 1:
+        raise ExportError(f"the checkpoint's classifier has one output (regression) but "
+                          f"{source} names {len(labels)} labels {labels}")
+    if len(labels) != num_classes:
+        raise ExportError(f"the checkpoint's classifier has {num_classes} classes but {source} "
+                          f"names {len(labels)}: {labels}")
+    return labels
+
+
+def load_model(spec: ExportSpec, init_checkpoint: str | os.PathLike) -> keras.Model:
+    """Builds the task's model and loads a Google-format checkpoint strictly (a checkpoint that
+    does not fit the config raises the loader's listing of every mismatch)."""
+    model = spec.build_model()
+    load_google_checkpoint(model, init_checkpoint, strict=True)
+    return model
+
+
+# ----------------------------------------------------------------------------- layout
+def _versions(model_dir: str) -> list[int]:
+    if not tf.io.gfile.isdir(model_dir):
+        return []
+    return sorted(int(d.rstrip("/")) for d in tf.io.gfile.listdir(model_dir)
+                  if _VERSION_RE.match(d.rstrip("/")))
+
+
+def version_dir(export_dir: str | os.PathLike, model_name: str, version: int | None = None,
+                overwrite: bool = False) -> tuple[str, int]:
+    """`<export_dir>/<model_name>/<version>` and the version (default: newest existing + 1).
+    Raises ExportError if it exists and `overwrite` is false."""
+    if not model_name or "/" in model_name or model_name.startswith("."):
+        raise ExportError(f"model_name must be a plain directory name, got {model_name!r}")
+    model_dir = os.path.join(os.fspath(export_dir), model_name)
+    if version is None:
+        version = (_versions(model_dir) or [0])[-1] + 1
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ExportError(f"version must be a positive integer, got {version!r}")
+    path = os.path.join(model_dir, str(version))
+    if tf.io.gfile.exists(path) and not overwrite:
+        raise ExportError(f"{path} already exists: pass --overwrite to replace it, or a new "
+                          "--version")
+    return path, version
+
+
+def export_saved_model(module: ServingModule, spec: ExportSpec, export_dir: str | os.PathLike,
+                       model_name: str, version: int | None = None, overwrite: bool = False,
+                       warmup_texts: Sequence[str] | None = None) -> str:
+    """Writes `module` as `<export_dir>/<model_name>/<version>/` (see the module docstring).
+
+    Returns the version directory. The vocab is stored as `assets/vocab.txt` (also reachable as
+    `loaded.vocab_file`) and `do_lower_case` as `loaded.do_lower_case`, as TF Hub's
+    preprocessors do.
+    """
+    path, version = version_dir(export_dir, model_name, version, overwrite)
+    model_dir = os.path.dirname(path)
+    tf.io.gfile.makedirs(model_dir)
+    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    try:
+        vocab_path = os.path.join(staging, "vocab", "vocab.txt")
+        os.makedirs(os.path.dirname(vocab_path))
+        with open(vocab_path, "w", encoding="utf-8") as f:
+            f.write("".join(t + "\n" for t in spec.vocab.tokens))
+        module.vocab_file = tf.saved_model.Asset(vocab_path)
+        module.do_lower_case = tf.Variable(spec.do_lower_case, trainable=False,
+                                           name="do_lower_case")
+        signatures = module.signatures()
+        saved = os.path.join(staging, "saved_model")
+        tf.saved_model.save(module, saved, signatures=signatures)
+        extra = os.path.join(saved, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        metadata = dict(spec.to_json(), signatures=_describe_signatures(signatures),
+                        vocab_size=len(spec.vocab), custom_ops=saved_model_custom_ops(saved))
+        with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
+            json.dump(metadata, f, indent=2)
+        texts = list(warmup_texts or DEFAULT_WARMUP_TEXTS[spec.task])
+        write_warmup_requests(os.path.join(extra, WARMUP_FILE), model_name,
+                              warmup_requests(spec.task, texts))
+        if tf.io.gfile.exists(path):  # overwrite: swap, then delete the old version
+            old = tempfile.mkdtemp(prefix=f".old-{version}-", dir=model_dir)
+            os.replace(path, os.path.join(old, "v"))
+            os.replace(saved, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(saved, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("exported %s model %s version %d to %s", spec.task, model_name, version, path)
+    return path
+
+
+def export_from_checkpoint(spec: ExportSpec, init_checkpoint: str | os.PathLike,
+                           export_dir: str | os.PathLike, model_name: str,
+                           version: int | None = None, overwrite: bool = False,
+                           warmup_texts: Sequence[str] | None = None) -> str:
+    """Loads a Google-format checkpoint into the task's model and exports it."""
+    version_dir(export_dir, model_name, version, overwrite)  # fail before the slow part
+    model = load_model(spec, init_checkpoint)
+    return export_saved_model(spec.serving_module(model), spec, export_dir, model_name, version,
+                              overwrite, warmup_texts)
+
+
+def warmup_requests(task: str, texts: Sequence[str]) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """(signature, inputs) pairs for the warmup file: each string signature at batch 1 and at
+    the batch of all `texts`."""
+    texts = np.array(list(texts), dtype=object)
+    out = [("serving_default", {"text": texts[:1]}), ("serving_default", {"text": texts})]
+    out.append(("text_pair", {"text": texts[:1], "text_b": texts[-1:]}))
+    return out
+
+
+def _describe_signatures(signatures) -> dict[str, Any]:
+    def spec(s):
+        return {"dtype": s.dtype.name, "shape": s.shape.as_list() if s.shape.rank is not None
+                else None}
+
+    out = {}
+    for name, fn in signatures.items():
+        inputs = tf.nest.flatten(fn.structured_input_signature)
+        out[name] = {"inputs": {v.name: spec(v) for v in inputs},
+                     "outputs": {k: spec(v) for k, v in fn.structured_outputs.items()}}
+    return out
+
+
+def saved_model_custom_ops(saved_model_dir: str | os.PathLike) -> list[str]:
+    """Ops in a SavedModel's graph that core TensorFlow lacks (here: tf-text's), i.e. what a
+    TF Serving build must link to load it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(os.fspath(saved_model_dir), "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    ops = set()
+    for graph in proto.meta_graphs:
+        ops.update(node.op for node in graph.graph_def.node)
+        for function in graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return sorted(op for op in ops if not hasattr(tf.raw_ops, op))
+
+
+# ----------------------------------------------------------------------------- reading back
+def read_export_metadata(saved_model_dir: str | os.PathLike) -> dict[str, Any]:
+    """The bert_tf_export.json of an exported version directory."""
+    path = os.path.join(os.fspath(saved_model_dir), "assets.extra", METADATA_FILE)
+    if not tf.io.gfile.exists(path):
+        raise ExportError(f"{saved_model_dir} is not a bert_tf export (no assets.extra/"
+                          f"{METADATA_FILE})")
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def load_exported(saved_model_dir: str | os.PathLike) -> tuple[ExportSpec, keras.Model]:
+    """Rebuilds the Keras model of an exported SavedModel with its trained weights (to convert
+    it to TFLite or re-export it): the spec from bert_tf_export.json, the vocab from
+    assets/vocab.txt, the weights from the SavedModel's variables."""
+    import tensorflow_text  # noqa: F401  (registers the tf-text ops the graph uses)
+
+    saved_model_dir = os.fspath(saved_model_dir)
+    vocab = load_vocab(os.path.join(saved_model_dir, "assets", "vocab.txt"))
+    spec = ExportSpec.from_json(read_export_metadata(saved_model_dir), vocab)
+    model = spec.build_model()
+    loaded = tf.saved_model.load(saved_model_dir)
+    saved = list(loaded.tf_vars)
+    if len(saved) != len(model.variables) or any(
+            tuple(a.shape) != tuple(b.shape) for a, b in zip(saved, model.variables)):
+        raise ExportError(f"{saved_model_dir}: its {len(saved)} variables do not match the "
+                          f"{len(model.variables)} of a {spec.task} built from its config")
+    for target, value in zip(model.variables, saved):
+        target.assign(value.numpy())
+    return spec, model
+
+
+__all__ = ["ExportError", "ExportSpec", "SERVING_TASKS", "checkpoint_num_classes",
+           "export_from_checkpoint", "export_saved_model", "load_exported", "load_model",
+           "read_export_metadata", "resolve_labels", "saved_model_custom_ops", "version_dir",
+           "warmup_requests"]
