@@ -5,10 +5,12 @@
 in this harness).
 
     .venv/bin/python bench/pretraining.py [--config=configs/bert_base.json] [--batch_size=8]
-        [--seq_length=128] [--steps=3] [--precisions=float32,mixed_bfloat16]
+        [--seq_length=128] [--steps=3] [--repeats=1] [--precisions=float32,mixed_bfloat16]
+        [--json_output=PATH]
 
 Each (implementation, precision) is timed in its own subprocess of this script (same machine,
-same batch, back to back), so thread pools and memory of one don't disturb the next. A step is
+same batch, back to back; --repeats fresh subprocesses each, their timed steps pooled), so
+thread pools and memory of one don't disturb the next. A step is
 forward + backward + optimizer update on random Google-format pretraining features (20 masked
 positions per sequence). Peers:
   * keras-hub BertMaskedLM (MLM head only: keras-hub has no NSP head) with keras AdamW;
@@ -34,6 +36,10 @@ flags.DEFINE_integer("batch_size", 8, "Sequences per step.")
 flags.DEFINE_integer("seq_length", 128, "Sequence length.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per sequence.")
 flags.DEFINE_integer("steps", 3, "Timed steps (after 2 warm-up steps).")
+flags.DEFINE_integer("repeats", 1, "Subprocesses per (implementation, precision), each timing "
+                     "--steps steps; all their steps are pooled.")
+flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/report.py's "
+                    "format) to this path.")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
 flags.DEFINE_list("impls", ["bert_tf", "keras_hub", "torch"], "Implementations to measure.")
 flags.DEFINE_enum("head", "pretraining", ["pretraining", "classifier"],
@@ -43,6 +49,13 @@ flags.DEFINE_string("worker", None, "(internal) impl:precision to time in this p
 FLAGS = flags.FLAGS
 
 PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}  # DESIGN.md §10, this 2-core CPU
+IMPL_NAMES = {
+    "pretraining": {"bert_tf": "bert_tf BertPretrainer + AdamWeightDecay",
+                    "keras_hub": "keras-hub BertMaskedLM (no NSP head) + AdamW",
+                    "torch": "HF BertForPreTraining (PyTorch) + AdamW"},
+    "classifier": {"bert_tf": "bert_tf BertClassifier + AdamWeightDecay",
+                   "torch": "HF BertForSequenceClassification (PyTorch) + AdamW"},
+}
 
 
 def _features(cfg, batch, seq, preds, seed=0):
@@ -199,21 +212,25 @@ def main(argv) -> None:
     print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} H{cfg['hidden_size']}; "
           f"batch {b} × seq {s}, {p} predictions; {flops / b / 1e9:.1f} GFLOP per training sequence; "
           f"{os.cpu_count()} CPUs; {FLAGS.steps} timed steps after 2 warm-up")
-    results = {}
+    results, errors_all = {}, {}
     for precision in FLAGS.precisions:
         for impl in impls:
             cmd = [sys.executable, os.path.abspath(__file__), f"--worker={impl}:{precision}",
                    f"--config={FLAGS.config}", f"--batch_size={b}", f"--seq_length={s}",
                    f"--max_predictions_per_seq={p}", f"--steps={FLAGS.steps}",
                    f"--head={FLAGS.head}"]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-            if proc.returncode != 0 or not lines:
-                tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-                results[(impl, precision)] = None
-                print(f"  {impl} {precision}: not measured ({tail[:160]})")
-                continue
-            results[(impl, precision)] = json.loads(lines[-1][7:])["times"]
+            times, errors = [], {}
+            for _ in range(FLAGS.repeats):
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+                if proc.returncode != 0 or not lines:
+                    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+                    errors[(impl, precision)] = tail[:160]
+                    print(f"  {impl} {precision}: not measured ({tail[:160]})")
+                    break
+                times += json.loads(lines[-1][7:])["times"]
+            results[(impl, precision)] = None if errors else times
+            errors_all.update(errors)
     print()
     print("| implementation | precision | examples/s (best) | examples/s (median) | bert_tf ÷ this | MFU |")
     print("|---|---|---:|---:|---:|---:|")
@@ -229,6 +246,27 @@ def main(argv) -> None:
             ratio = f"{ours_rate / best:.2f}×" if ours_rate else "—"
             mfu = flops / min(times) / PEAK_FLOPS.get(precision, float("nan"))
             print(f"| {impl} | {precision} | {best:.2f} | {median:.2f} | {ratio} | {mfu:.1%} |")
+    if FLAGS.json_output:
+        from report import result_row, write_results
+
+        rows = []
+        for precision in FLAGS.precisions:
+            for impl in impls:
+                times = results.get((impl, precision)) or []
+                rows.append(result_row(
+                    IMPL_NAMES[FLAGS.head][impl], "training throughput", "examples/s",
+                    [b / t for t in times], better="higher", ours=impl == "bert_tf",
+                    group=precision, flops_per_item=flops / b,
+                    peak_flops=PEAK_FLOPS.get(precision), note=errors_all.get((impl, precision))))
+        what = ("fine-tuning step (2-class classifier)" if FLAGS.head == "classifier"
+                else f"pretraining step, {p} masked positions")
+        write_results(FLAGS.json_output, f"pretraining_{FLAGS.head}", rows,
+                      info={"train_gflop_per_example": flops / b / 1e9},
+                      description=f"{os.path.basename(FLAGS.config)} (L{cfg['num_hidden_layers']} "
+                                  f"H{cfg['hidden_size']}) {what} (forward, backward, "
+                                  f"update), batch {b} × seq {s}; {FLAGS.steps} timed steps "
+                                  f"after 2 warm-up × {FLAGS.repeats} process(es); "
+                                  f"{flops / b / 1e9:.1f} GFLOP per training example")
 
 
 if __name__ == "__main__":

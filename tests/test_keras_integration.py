@@ -201,6 +201,21 @@ def test_classification_head_config_round_trip():
 # --------------------------------------------------------------------------- dropout wiring
 
 
+@pytest.mark.parametrize("activation", ["gelu", "gelu_exact", "relu"])
+def test_transformer_block_fused_call_equals_keras_hub_call(activation):
+    """Our 2-D MatMul/BiasAdd call computes keras-hub's TransformerEncoder.call on the same
+    variables (keras-hub's path is what return_attention_scores=True takes)."""
+    from bert_tf.layers.activations import get_activation
+
+    block = TransformerBlock(intermediate_dim=24, num_heads=2, dropout=0.1,
+                             activation=get_activation(activation), layer_norm_epsilon=1e-12)
+    x = np.random.RandomState(0).normal(size=(3, 7, 8)).astype("float32")
+    mask = np.array([[1] * 7, [1] * 4 + [0] * 3, [1] + [0] * 6], "int32")
+    ours = block(x, padding_mask=mask, training=False)
+    keras_hub_path, _ = block(x, padding_mask=mask, training=False, return_attention_scores=True)
+    np.testing.assert_allclose(ours.numpy(), keras_hub_path.numpy(), atol=1e-5)
+
+
 def test_attention_and_hidden_dropout_rates_land_where_they_should():
     config = _config(hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.05)
     encoder = BertEncoder(config)

@@ -268,8 +268,9 @@ def test_versions_overwrite_and_reload(tmp_path, classifier_ckpt):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_bfloat16_export_stays_close(tmp_path, classifier_ckpt):
-    spec = _spec("classifier", labels=LABELS, dtype_policy="mixed_bfloat16")
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "bfloat16"])
+def test_bfloat16_export_stays_close(tmp_path, classifier_ckpt, policy):
+    spec = _spec("classifier", labels=LABELS, dtype_policy=policy)
     path = export_from_checkpoint(spec, classifier_ckpt, tmp_path, "bf16")
     out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(TEXTS))
     assert out["probabilities"].dtype == tf.float32

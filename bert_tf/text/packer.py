@@ -203,7 +203,9 @@ def pack_inputs_tflite(segment_a: Any, segment_b: Any = None, *, seq_length: int
             word_ids = tf.where(in_b, take(values_b, starts_b, pos - sep_a - 1), word_ids)
             word_ids = tf.where(pos == sep_b, sep_id, word_ids)
             end = sep_b + 1
-            type_ids = tf.cast(tf.logical_and(pos > sep_a, pos < end), tf.int32)
+            # A select, not a cast of the bool: TFLite's converter folds a cast bool into a bool
+            # ZEROS_LIKE (in the token-type Embedding's `ids < 0` check) that has no kernel.
+            type_ids = tf.where(tf.logical_and(pos > sep_a, pos < end), 1, 0)
         else:
             end = sep_a + 1
             type_ids = tf.zeros_like(word_ids)
