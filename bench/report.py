@@ -320,7 +320,8 @@ def render(results: list[dict], machine: dict, versions: dict, commands: list[st
         if data.get("description"):
             took = (durations or {}).get(item["name"])
             load = (load_before or {}).get(item["name"])
-            notes = ([f"the script ran {took:.0f} s"] if took else []) + \
+            notes = ([f"finished {data['date'][:16].replace('T', ' ')} UTC"] if data.get("date")
+                     else []) + ([f"the script ran {took:.0f} s"] if took else []) + \
                 ([f"1-minute load average before it: {load:.1f} on {machine.get('cores')} "
                   "cores"] if load is not None else [])
             out += [data["description"] + (f" ({'; '.join(notes)})" if notes else ""), ""]

@@ -8,7 +8,9 @@ Every implementation gets raw strings and returns class probabilities (a 2-class
 random weights: only speed is measured), tokenization included, in this process's Python:
   * bert_tf: the classifier exported by `bert_tf.serving.export` (string signature, tf-text
     tokenization inside the graph), loaded back with `tf.saved_model.load` and called through
-    `signatures["serving_default"]`; mixed_bfloat16 is exported with that dtype policy;
+    `signatures["serving_default"]`; the bf16 row (`mixed_bfloat16`) is exported with
+    `dtype_policy="bfloat16"` (bfloat16 weights, LayerNorm and softmax in float32), the
+    recommended serving setting;
   * torch: Hugging Face `BertTokenizerFast` (Rust, from the same vocab.txt) +
     `BertForSequenceClassification` (same config) in eval mode under `torch.inference_mode`,
     bf16 via `torch.autocast("cpu")` (needs `pip install -e '.[bench]'`; skipped without torch);
@@ -77,6 +79,9 @@ flags.DEFINE_string("worker", None, "(internal) step:impl:precision to run in th
 FLAGS = flags.FLAGS
 
 PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}  # DESIGN.md §10, this 2-core CPU
+# bert_tf's bf16 SavedModel is exported as users should serve it: `--mixed_precision=bfloat16`,
+# bfloat16 weights (LayerNorm/softmax in float32), no per-call weight casts.
+EXPORT_POLICY = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
 LABELS = ["negative", "positive"]
 IMPL_NAMES = {
     "bert_tf": "bert_tf SavedModel (serving_default)",
@@ -150,7 +155,7 @@ def _spec(cfg_path: str, vocab_file: str, precision: str):
     return ExportSpec.from_files("classifier", cfg_path, vocab_file,
                                  do_lower_case=FLAGS.do_lower_case,
                                  max_seq_length=FLAGS.seq_length, labels=LABELS,
-                                 dtype_policy=precision)
+                                 dtype_policy=EXPORT_POLICY[precision])
 
 
 def _saved_model_dir(work: str, precision: str) -> str:

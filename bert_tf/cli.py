@@ -40,6 +40,21 @@ def define_loop_flags() -> None:
     flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in output_dir.")
 
 
+def define_model_flags(init_checkpoint_help: str) -> None:
+    """The model flags of the export tools: checkpoint, config, vocab, casing, sequence length
+    and classifier labels (files default to those beside the checkpoint)."""
+    from absl import flags
+
+    flags.DEFINE_string("init_checkpoint", None, init_checkpoint_help)
+    flags.DEFINE_string("bert_config_file", None,
+                        "bert_config.json (default: beside the checkpoint).")
+    flags.DEFINE_string("vocab_file", None, "vocab.txt (default: beside the checkpoint).")
+    flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
+    flags.DEFINE_integer("max_seq_length", 128, "Sequence length after WordPiece (truncate/pad).")
+    flags.DEFINE_list("labels", None, "classifier: label names in id order (default: labels.txt "
+                      "beside the checkpoint; none for a regression head).")
+
+
 def load_model_files(init_checkpoint: str | None, bert_config_file: str | None,
                      vocab_file: str | None, max_seq_length: int | None = None,
                      do_lower_case: bool | None = None):

@@ -20,15 +20,8 @@ FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("task", "classifier", ["classifier", "encoder", "masked_lm"],
                   "What to export (see the module docstring).")
-flags.DEFINE_string("init_checkpoint", None,
-                    "Google-format checkpoint prefix or directory (Google's release, or the "
-                    "output_dir of run_pretraining.py / run_classifier.py).")
-flags.DEFINE_string("bert_config_file", None, "bert_config.json (default: beside the checkpoint).")
-flags.DEFINE_string("vocab_file", None, "vocab.txt (default: beside the checkpoint).")
-flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
-flags.DEFINE_integer("max_seq_length", 128, "Sequence length after WordPiece (truncate/pad).")
-flags.DEFINE_list("labels", None, "classifier: label names in id order (default: labels.txt "
-                  "beside the checkpoint; none for a regression head).")
+cli.define_model_flags("Google-format checkpoint prefix or directory (Google's release, or the "
+                       "output_dir of run_pretraining.py / run_classifier.py).")
 flags.DEFINE_integer("top_k", 5, "masked_lm: tokens returned per [MASK].")
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "bfloat16"],
                   "Dtype policy of the exported graph; bfloat16 also stores the weights in "

@@ -27,15 +27,8 @@ flags.DEFINE_string("saved_model_dir", None,
                     "replaces --init_checkpoint and the model flags.")
 flags.DEFINE_enum("task", "classifier", ["classifier", "encoder", "masked_lm"],
                   "With --init_checkpoint: what to convert (masked_lm is not supported).")
-flags.DEFINE_string("init_checkpoint", None,
-                    "Google-format checkpoint prefix or directory (run_classifier.py's output_dir "
-                    "for a classifier).")
-flags.DEFINE_string("bert_config_file", None, "bert_config.json (default: beside the checkpoint).")
-flags.DEFINE_string("vocab_file", None, "vocab.txt (default: beside the checkpoint).")
-flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
-flags.DEFINE_integer("max_seq_length", 128, "Sequence length after WordPiece (truncate/pad).")
-flags.DEFINE_list("labels", None, "classifier: label names in id order (default: labels.txt "
-                  "beside the checkpoint; none for a regression head).")
+cli.define_model_flags("Google-format checkpoint prefix or directory (run_classifier.py's "
+                       "output_dir for a classifier).")
 flags.DEFINE_enum("quantize", "none", ["none", "float16", "dynamic_int8"],
                   "Weight storage: float32, float16, or int8 with dynamic-range quantization.")
 flags.DEFINE_string("output_file", None, "The .tflite to write (its sidecar: <name>.json).")

@@ -184,7 +184,7 @@ def _from_json(value: Any, dtype_name: str | None) -> np.ndarray:
         walk(value)
         out = np.empty(len(flat), dtype=object)
         out[:] = flat
-        return out.reshape(_nested_shape(value))
+        return out.reshape(nested_shape(value))
     if dtype_name:
         import tensorflow as tf
         from tensorflow.core.framework import types_pb2
@@ -205,7 +205,8 @@ def _is_string_leaf(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, dict) and set(value) == {"b64"})
 
 
-def _nested_shape(value: Any) -> list[int]:
+def nested_shape(value: Any) -> list[int]:
+    """The shape of a JSON nested list, read along its first elements."""
     shape = []
     while isinstance(value, list):
         shape.append(len(value))

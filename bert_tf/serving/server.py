@@ -53,6 +53,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
+from bert_tf.serving.client import nested_shape
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -545,16 +547,6 @@ def _json_scalar(value: Any, dtype: tf.DType) -> Any:
                              f"{dtype_string(dtype)}")
 
 
-def _dense_shape(value: Any) -> list[int]:
-    shape = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        if not value:
-            break
-        value = value[0]
-    return shape
-
-
 def _fill(value: Any, level: int, shape: list[int], dtype: tf.DType, out: list) -> None:
     rank = len(shape)
     if not isinstance(value, list):
@@ -577,7 +569,7 @@ def _fill(value: Any, level: int, shape: list[int], dtype: tf.DType, out: list) 
 
 def _json_values(value: Any, dtype: tf.DType) -> tuple[list, list[int]]:
     """The flat values and the shape of a (nested-list) JSON value."""
-    shape = _dense_shape(value)
+    shape = nested_shape(value)
     flat: list = []
     _fill(value, 0, shape, dtype, flat)
     return flat, shape
