@@ -87,6 +87,23 @@ def load_model_files(init_checkpoint: str | None, bert_config_file: str | None,
     return config, vocab
 
 
+def export_spec(task: str, init_checkpoint: str, bert_config_file: str | None,
+                vocab_file: str | None, do_lower_case: bool, max_seq_length: int,
+                labels: list[str] | None, **spec_kwargs):
+    """The export tools' `ExportSpec` from their model flags: config and vocab as
+    `load_model_files`, classifier labels from `--labels` or labels.txt beside the checkpoint."""
+    from bert_tf.serving.export import ExportSpec, resolve_labels
+
+    config, vocab = load_model_files(init_checkpoint, bert_config_file, vocab_file,
+                                     max_seq_length, do_lower_case)
+    if task == "classifier":
+        labels = resolve_labels(init_checkpoint, labels)
+    elif labels:
+        raise ValueError(f"--labels applies to --task=classifier, not --task={task}")
+    return ExportSpec(task, config, vocab, do_lower_case=do_lower_case,
+                      max_seq_length=max_seq_length, labels=labels or [], **spec_kwargs)
+
+
 def run(main: Callable[[list[str]], None],
         user_errors: tuple[type[BaseException], ...] = ()) -> None:
     """`absl.app.run(main)` with user errors (USER_ERRORS + the script's `user_errors`) reported

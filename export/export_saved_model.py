@@ -35,24 +35,15 @@ flags.mark_flags_as_required(["init_checkpoint", "export_dir", "model_name"])
 
 def main(argv):
     del argv
-    from bert_tf.serving.export import ExportSpec, export_from_checkpoint, resolve_labels
+    from bert_tf.serving.export import export_from_checkpoint, read_export_metadata
 
-    config, vocab = cli.load_model_files(FLAGS.init_checkpoint, FLAGS.bert_config_file,
-                                         FLAGS.vocab_file, FLAGS.max_seq_length,
-                                         FLAGS.do_lower_case)
-    labels = []
-    if FLAGS.task == "classifier":
-        labels = resolve_labels(FLAGS.init_checkpoint, FLAGS.labels)
-    elif FLAGS.labels:
-        raise ValueError(f"--labels applies to --task=classifier, not --task={FLAGS.task}")
-    spec = ExportSpec(FLAGS.task, config, vocab, do_lower_case=FLAGS.do_lower_case,
-                      max_seq_length=FLAGS.max_seq_length, labels=labels, top_k=FLAGS.top_k,
-                      dtype_policy=FLAGS.mixed_precision)
+    spec = cli.export_spec(FLAGS.task, FLAGS.init_checkpoint, FLAGS.bert_config_file,
+                           FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
+                           FLAGS.labels, top_k=FLAGS.top_k,
+                           dtype_policy=FLAGS.mixed_precision)
     path = export_from_checkpoint(spec, FLAGS.init_checkpoint, FLAGS.export_dir,
                                   FLAGS.model_name, version=FLAGS.version,
                                   overwrite=FLAGS.overwrite)
-    from bert_tf.serving.export import read_export_metadata
-
     logging.info("exported %s to %s (needs the tf-text ops %s in the server)", FLAGS.task, path,
                  ", ".join(read_export_metadata(path)["custom_ops"]))
     print(path)

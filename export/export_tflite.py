@@ -56,21 +56,14 @@ def _load_from_saved_model():
 
 
 def _load_from_checkpoint():
-    from bert_tf.serving.export import ExportSpec, load_model, resolve_labels
+    from bert_tf.serving.export import load_model
 
     if not FLAGS.init_checkpoint:
         raise ValueError("give --saved_model_dir, or --init_checkpoint (with --task and the "
                          "model flags)")
-    config, vocab = cli.load_model_files(FLAGS.init_checkpoint, FLAGS.bert_config_file,
-                                         FLAGS.vocab_file, FLAGS.max_seq_length,
-                                         FLAGS.do_lower_case)
-    labels = []
-    if FLAGS.task == "classifier":
-        labels = resolve_labels(FLAGS.init_checkpoint, FLAGS.labels)
-    elif FLAGS.labels:
-        raise ValueError(f"--labels applies to --task=classifier, not --task={FLAGS.task}")
-    spec = ExportSpec(FLAGS.task, config, vocab, do_lower_case=FLAGS.do_lower_case,
-                      max_seq_length=FLAGS.max_seq_length, labels=labels)
+    spec = cli.export_spec(FLAGS.task, FLAGS.init_checkpoint, FLAGS.bert_config_file,
+                           FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
+                           FLAGS.labels)
     return spec, load_model(spec, FLAGS.init_checkpoint)
 
 
