@@ -12,7 +12,7 @@ process, slower). See bert_tf/data/pretraining_data.py for the algorithm.
 """
 from absl import flags, logging
 
-from bert_tf import cli
+from bert_tf.cli import common as cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None,

@@ -13,7 +13,7 @@ import os
 
 from absl import flags, logging
 
-from bert_tf import cli
+from bert_tf.cli import common as cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Text file: one `text` or `text_a ||| text_b` per line.")

@@ -23,7 +23,8 @@ import os
 
 from absl import flags, logging
 
-from bert_tf import cli
+from bert_tf.checkpoints.model_files import load_model_files
+from bert_tf.cli import common as cli
 
 FLAGS = flags.FLAGS
 # Google's flags.
@@ -112,7 +113,7 @@ def main(argv):
     if not os.path.isdir(FLAGS.data_dir):
         raise ValueError(f"--data_dir {FLAGS.data_dir} is not a directory")
 
-    config, vocab = cli.load_model_files(FLAGS.init_checkpoint, FLAGS.bert_config_file,
+    config, vocab = load_model_files(FLAGS.init_checkpoint, FLAGS.bert_config_file,
                                          FLAGS.vocab_file, FLAGS.max_seq_length,
                                          FLAGS.do_lower_case)
     if FLAGS.do_train and not FLAGS.init_checkpoint:

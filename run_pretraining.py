@@ -15,7 +15,7 @@ also written as a Google checkpoint (output_dir/bert_model.ckpt + bert_config.js
 """
 from absl import flags, logging
 
-from bert_tf import cli
+from bert_tf.cli import common as cli
 
 FLAGS = flags.FLAGS
 # Google's flags.

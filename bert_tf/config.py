@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 from typing import Any, Mapping
+from bert_tf.errors import InputError
 
 # Google's `hidden_act` names. "gelu" is the tanh approximation, as in Google's modeling.py.
 HIDDEN_ACTS = ("gelu", "gelu_exact", "relu", "tanh")
@@ -23,7 +24,7 @@ HIDDEN_ACTS = ("gelu", "gelu_exact", "relu", "tanh")
 # They are kept in `extra` and written back unchanged.
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A bert_config.json (or a BertConfig argument) is missing, malformed or invalid."""
 
 

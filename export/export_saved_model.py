@@ -14,7 +14,8 @@ the checkpoint. Texts longer than --max_seq_length are truncated (Google's rule)
 """
 from absl import flags, logging
 
-from bert_tf import cli
+from bert_tf.cli import common as cli
+from bert_tf.serving.export import spec_from_checkpoint
 
 FLAGS = flags.FLAGS
 
@@ -37,7 +38,7 @@ def main(argv):
     del argv
     from bert_tf.serving.export import export_from_checkpoint, read_export_metadata
 
-    spec = cli.export_spec(FLAGS.task, FLAGS.init_checkpoint, FLAGS.bert_config_file,
+    spec = spec_from_checkpoint(FLAGS.task, FLAGS.init_checkpoint, FLAGS.bert_config_file,
                            FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
                            FLAGS.labels, top_k=FLAGS.top_k,
                            dtype_policy=FLAGS.mixed_precision)

@@ -18,7 +18,8 @@ import os
 
 from absl import flags, logging
 
-from bert_tf import cli
+from bert_tf.cli import common as cli
+from bert_tf.serving.export import spec_from_checkpoint
 
 FLAGS = flags.FLAGS
 
@@ -61,7 +62,7 @@ def _load_from_checkpoint():
     if not FLAGS.init_checkpoint:
         raise ValueError("give --saved_model_dir, or --init_checkpoint (with --task and the "
                          "model flags)")
-    spec = cli.export_spec(FLAGS.task, FLAGS.init_checkpoint, FLAGS.bert_config_file,
+    spec = spec_from_checkpoint(FLAGS.task, FLAGS.init_checkpoint, FLAGS.bert_config_file,
                            FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
                            FLAGS.labels)
     return spec, load_model(spec, FLAGS.init_checkpoint)

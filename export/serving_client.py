@@ -13,7 +13,7 @@ masked LM, otherwise the output names and shapes. Errors: one line and exit stat
 """
 from absl import flags
 
-from bert_tf import cli
+from bert_tf.cli import common as cli
 from bert_tf.serving.client import ServingError
 
 FLAGS = flags.FLAGS

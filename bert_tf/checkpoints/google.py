@@ -20,6 +20,7 @@ import tensorflow as tf
 from bert_tf.checkpoints.names import (ENCODER, Entry, google_name_table, group_of,
                                        is_training_state)
 from bert_tf.config import BertConfig
+from bert_tf.errors import InputError
 
 logger = logging.getLogger("bert_tf")
 
@@ -30,7 +31,7 @@ VOCAB_NAME = "vocab.txt"
 LABELS_NAME = "labels.txt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint path is wrong, unreadable, or its weights file is missing."""
 
 

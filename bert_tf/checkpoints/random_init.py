@@ -48,7 +48,7 @@ def main(argv) -> None:
 if __name__ == "__main__":
     from absl import flags
 
-    from bert_tf import cli
+    from bert_tf.cli import common as cli
 
     flags.DEFINE_string("bert_config_file", None, "bert_config.json giving the model size.")
     flags.DEFINE_string("vocab_file", None, "vocab.txt; its size sets vocab_size.")

@@ -83,6 +83,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from bert_tf.data.records import TrainingInstance, encode_example
+from bert_tf.errors import InputError
 from bert_tf.text.vocab import (CLS_TOKEN, MASK_TOKEN, SEP_TOKEN, UNK_TOKEN, Vocab, VocabError,
                                 load_vocab)
 
@@ -112,7 +113,7 @@ _TOKENIZE_BATCH = 16384
 _PROGRESS_INTERVAL = 5.0
 
 
-class PretrainingDataError(ValueError):
+class PretrainingDataError(InputError):
     """Bad input for creating pretraining data (files, flags); the message names the culprit."""
 
 

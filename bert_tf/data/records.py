@@ -14,12 +14,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
+from bert_tf.errors import InputError
 
 INT_FEATURES_S = ("input_ids", "input_mask", "segment_ids")
 INT_FEATURES_M = ("masked_lm_positions", "masked_lm_ids")
 
 
-class RecordError(ValueError):
+class RecordError(InputError):
     """A pretraining record file is unreadable or does not have the expected shapes."""
 
 

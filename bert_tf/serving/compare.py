@@ -219,7 +219,7 @@ def main(argv) -> None:
 if __name__ == "__main__":
     from absl import flags
 
-    from bert_tf import cli
+    from bert_tf.cli import common as cli
     from bert_tf.serving.client import ServingError
 
     flags.DEFINE_string("saved_model_dir", None, "Exported version directory "

@@ -32,7 +32,9 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.checkpoints.google import LABELS_NAME, load_google_checkpoint, resolve_checkpoint
+from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
+from bert_tf.errors import InputError
 from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer
 from bert_tf.serving.modules import SERVING_MODULES, SERVING_TASKS, ServingModule
 from bert_tf.serving.warmup import write_warmup_requests
@@ -52,7 +54,7 @@ DEFAULT_WARMUP_TEXTS = {
 }
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """Bad export arguments (directory exists, labels disagree with the model, ...)."""
 
 
@@ -185,6 +187,21 @@ def resolve_labels(init_checkpoint: str | os.PathLike,
         raise ExportError(f"the checkpoint's classifier has {num_classes} classes but {source} "
                           f"names {len(labels)}: {labels}")
     return labels
+
+
+def spec_from_checkpoint(task: str, init_checkpoint: str, bert_config_file: str | None,
+                vocab_file: str | None, do_lower_case: bool, max_seq_length: int,
+                labels: list[str] | None, **spec_kwargs):
+    """The export tools' `ExportSpec` from their model flags: config and vocab as
+    `checkpoints.model_files.load_model_files`, classifier labels from `--labels` or labels.txt beside the checkpoint."""
+    config, vocab = load_model_files(init_checkpoint, bert_config_file, vocab_file,
+                                     max_seq_length, do_lower_case)
+    if task == "classifier":
+        labels = resolve_labels(init_checkpoint, labels)
+    elif labels:
+        raise ExportError(f"--labels applies to --task=classifier, not --task={task}")
+    return ExportSpec(task, config, vocab, do_lower_case=do_lower_case,
+                      max_seq_length=max_seq_length, labels=labels or [], **spec_kwargs)
 
 
 def load_model(spec: ExportSpec, init_checkpoint: str | os.PathLike) -> keras.Model:

@@ -1138,7 +1138,7 @@ __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "DEFAULT_SIGNATURE", "ModelManager", "Mo
            "RestApi", "Servable", "ServingStatusError", "dtype_string", "read_signature_defs"]
 
 if __name__ == "__main__":
-    from bert_tf import cli
+    from bert_tf.cli import common as cli
 
     _define_flags()
     cli.run(main, user_errors=(OSError,))  # e.g. a port in use: one line, exit status 2

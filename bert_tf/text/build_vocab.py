@@ -126,7 +126,7 @@ def main(argv) -> None:
 if __name__ == "__main__":
     from absl import flags
 
-    from bert_tf import cli
+    from bert_tf.cli import common as cli
 
     flags.DEFINE_string("input_file", None, "Text files (comma-separated globs), one sentence "
                         "or paragraph per line.")

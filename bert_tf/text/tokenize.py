@@ -70,7 +70,7 @@ def main(argv) -> None:
 if __name__ == "__main__":
     from absl import flags
 
-    from bert_tf import cli
+    from bert_tf.cli import common as cli
 
     flags.DEFINE_string("vocab_file", None, "WordPiece vocab.txt.")
     flags.DEFINE_bool("do_lower_case", True, "Lower-case and strip accents (uncased model).")

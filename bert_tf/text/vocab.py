@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from bert_tf.errors import InputError
 from collections.abc import Iterable, Iterator, Sequence
 
 logger = logging.getLogger("bert_tf")
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class VocabError(ValueError):
+class VocabError(InputError):
     """Raised when a vocabulary file is missing, unreadable or malformed."""
 
 

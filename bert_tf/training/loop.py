@@ -75,6 +75,7 @@ import tensorflow as tf
 from bert_tf.config import BertConfig, as_config
 from bert_tf.data.pretraining_dataset import (diagnose_read_error, list_input_files,
                                               pretraining_dataset)
+from bert_tf.errors import InputError
 from bert_tf.training.strategy import is_chief, is_multi_worker
 
 logger = logging.getLogger("bert_tf")
@@ -87,7 +88,7 @@ EVAL_RESULTS_FILE = "eval_results.txt"
 _STAT_NAMES = ("mlm_nll", "mlm_weight", "mlm_correct", "nsp_nll", "nsp_correct", "examples")
 
 
-class TrainingError(ValueError):
+class TrainingError(InputError):
     """A training setup that cannot work (batch sizes, output_dir, options, checkpoints)."""
 
 

@@ -25,13 +25,14 @@ import logging
 import os
 
 import tensorflow as tf
+from bert_tf.errors import InputError
 
 logger = logging.getLogger("bert_tf")
 
 STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
 
-class StrategyError(ValueError):
+class StrategyError(InputError):
     """An unknown strategy name, or a strategy the machine cannot provide."""
 
 

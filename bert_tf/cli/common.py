@@ -11,12 +11,11 @@ import os
 import sys
 from typing import Callable
 
-from bert_tf.checkpoints.google import CheckpointError
-from bert_tf.config import ConfigError
-from bert_tf.text.vocab import VocabError
+from bert_tf.errors import InputError
 
 # Errors that describe bad input rather than a bug: shown without a traceback.
-USER_ERRORS = (ConfigError, CheckpointError, VocabError, FileNotFoundError, ValueError)
+# TODO(issue 12): drop bare ValueError once every expected error raises InputError.
+USER_ERRORS = (InputError, FileNotFoundError, ValueError)
 
 
 def define_distribution_flags() -> None:
@@ -53,55 +52,6 @@ def define_model_flags(init_checkpoint_help: str) -> None:
     flags.DEFINE_integer("max_seq_length", 128, "Sequence length after WordPiece (truncate/pad).")
     flags.DEFINE_list("labels", None, "classifier: label names in id order (default: labels.txt "
                       "beside the checkpoint; none for a regression head).")
-
-
-def load_model_files(init_checkpoint: str | None, bert_config_file: str | None,
-                     vocab_file: str | None, max_seq_length: int | None = None,
-                     do_lower_case: bool | None = None):
-    """(BertConfig, Vocab) for a script: `--bert_config_file`/`--vocab_file` if given, else the
-    bert_config.json / vocab.txt beside `--init_checkpoint`. Errors name the flag; a
-    `do_lower_case` that disagrees with the vocab or a known model name is warned about."""
-    from bert_tf.checkpoints.google import resolve_checkpoint
-    from bert_tf.config import BertConfig
-    from bert_tf.text.vocab import check_do_lower_case, load_vocab
-
-    beside = os.path.dirname(resolve_checkpoint(init_checkpoint)) if init_checkpoint else None
-    config_file = bert_config_file or (beside and os.path.join(beside, "bert_config.json"))
-    vocab_file = vocab_file or (beside and os.path.join(beside, "vocab.txt"))
-    if not config_file:
-        raise ValueError("--bert_config_file is required (or --init_checkpoint with a "
-                         "bert_config.json beside it)")
-    if not vocab_file:
-        raise ValueError("--vocab_file is required (or --init_checkpoint with a vocab.txt "
-                         "beside it)")
-    config = BertConfig.from_json_file(config_file)
-    if max_seq_length is not None and max_seq_length > config.max_position_embeddings:
-        raise ValueError(f"--max_seq_length={max_seq_length} exceeds the model's "
-                         f"max_position_embeddings {config.max_position_embeddings}")
-    vocab = load_vocab(vocab_file)
-    if len(vocab) > config.vocab_size:
-        raise ValueError(f"--vocab_file {vocab_file} has {len(vocab)} tokens but the model's "
-                         f"vocab_size is {config.vocab_size}")
-    if do_lower_case is not None:
-        check_do_lower_case(vocab, do_lower_case, init_checkpoint=init_checkpoint)
-    return config, vocab
-
-
-def export_spec(task: str, init_checkpoint: str, bert_config_file: str | None,
-                vocab_file: str | None, do_lower_case: bool, max_seq_length: int,
-                labels: list[str] | None, **spec_kwargs):
-    """The export tools' `ExportSpec` from their model flags: config and vocab as
-    `load_model_files`, classifier labels from `--labels` or labels.txt beside the checkpoint."""
-    from bert_tf.serving.export import ExportSpec, resolve_labels
-
-    config, vocab = load_model_files(init_checkpoint, bert_config_file, vocab_file,
-                                     max_seq_length, do_lower_case)
-    if task == "classifier":
-        labels = resolve_labels(init_checkpoint, labels)
-    elif labels:
-        raise ValueError(f"--labels applies to --task=classifier, not --task={task}")
-    return ExportSpec(task, config, vocab, do_lower_case=do_lower_case,
-                      max_seq_length=max_seq_length, labels=labels or [], **spec_kwargs)
 
 
 def run(main: Callable[[list[str]], None],
