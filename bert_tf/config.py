@@ -91,6 +91,22 @@ class BertConfig:
         return self.hidden_size // self.num_attention_heads
 
     # ------------------------------------------------------------------ (de)serialisation
+    def check_max_seq_length(self, max_seq_length: int, name: str = "--max_seq_length") -> None:
+        """Raises ConfigError when inputs of `max_seq_length` tokens do not fit the position
+        embeddings. The one place this rule is checked; `name` is the flag or argument to blame."""
+        if max_seq_length > self.max_position_embeddings:
+            raise ConfigError(f"{name}={max_seq_length} exceeds the model's "
+                              f"max_position_embeddings {self.max_position_embeddings}"
+                              f" ({self._where('max_position_embeddings')})")
+
+    def check_vocab_fits(self, num_tokens: int, vocab_file: str | None = None) -> None:
+        """Raises ConfigError when a vocabulary of `num_tokens` entries has ids beyond the
+        embedding table (`vocab_size`). The one place this rule is checked."""
+        if num_tokens > self.vocab_size:
+            what = f"the vocab file {vocab_file}" if vocab_file else "the vocabulary"
+            raise ConfigError(f"{what} has {num_tokens} tokens but the model's vocab_size is "
+                              f"{self.vocab_size} ({self._where('vocab_size')})")
+
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("extra", "source"))
