@@ -13,8 +13,8 @@ window: the one where its first piece has the most context (`max_context_span`).
 every word once, and merging the windows' predictions back to the words is a scatter (never an
 "O" by truncation).
 
-    >>> features = create_features(tokenizer, [["Paris", "is", "nice"]], [[1, 0, 0]],  # doctest: +SKIP
-    ...                            max_seq_length=8, doc_stride=3)
+    >>> features = create_features(  # doctest: +SKIP
+    ...     tokenizer, [["Paris", "is", "nice"]], [[1, 0, 0]], max_seq_length=8, doc_stride=3)
     >>> features.dataset()  # input_word_ids, input_mask, input_type_ids, label_ids, label_weights
 """
 from __future__ import annotations

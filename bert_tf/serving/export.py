@@ -35,13 +35,22 @@ from bert_tf.checkpoints.google import LABELS_NAME, load_google_checkpoint, reso
 from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer
-from bert_tf.serving.modules import SERVING_MODULES, SERVING_TASKS, ServingModule
+from bert_tf.data.conll import check_labels
+from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer, BertTokenClassifier
+from bert_tf.serving.modules import SERVING_MODULES as _BASE_MODULES
+from bert_tf.serving.modules import ServingModule
+from bert_tf.serving.token_classifier import TokenClassifierServingModule
 from bert_tf.serving.warmup import write_warmup_requests
 from bert_tf.text.preprocessor import BertPreprocessor
 from bert_tf.text.vocab import Vocab, load_vocab
 
 logger = logging.getLogger("bert_tf")
+
+# The task modules of modules.py plus those in their own files (which import modules.py).
+SERVING_MODULES = {**_BASE_MODULES, TokenClassifierServingModule.task: TokenClassifierServingModule}
+SERVING_TASKS = tuple(SERVING_MODULES)
+# Tasks whose only signature is serving_default(text) (no text_pair).
+_SINGLE_TEXT_TASKS = (TokenClassifierServingModule.task,)
 
 METADATA_FILE = "bert_tf_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -51,6 +60,7 @@ DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
     "encoder": ["The movie was great.", "A short sentence that warms the model up."],
     "masked_lm": ["The capital of France is [MASK].", "A [MASK] sentence."],
+    "token_classifier": ["George Washington went to Washington.", "A sentence with no names."],
 }
 
 
@@ -62,7 +72,9 @@ class ExportError(InputError):
 class ExportSpec:
     """What to export: the task, the model's config and the preprocessing it was trained with.
 
-    `labels`: classifier label names in id order; empty for a regression model (one output).
+    `labels`: classifier label names in id order; empty for a regression model (one output);
+    for a token_classifier its IOB2 tags (labels.txt). `doc_stride`: token_classifier window
+    stride for long texts (default half a window).
     `top_k`: tokens returned per `[MASK]` (masked_lm). `dtype_policy`: the Keras policy the model
     is built with: `float32`; `mixed_bfloat16` (float32 weights cast to bfloat16 on every call);
     or `bfloat16`, the fastest on CPUs with AMX/AVX-512-bf16 and on TPUs: the weights are stored
@@ -78,6 +90,7 @@ class ExportSpec:
     labels: list[str] = dataclasses.field(default_factory=list)
     top_k: int = 5
     dtype_policy: str = "float32"
+    doc_stride: int | None = None
 
     def __post_init__(self):
         if self.task not in SERVING_TASKS:
@@ -92,6 +105,8 @@ class ExportSpec:
                               f"{len(self.vocab)} tokens but the config's vocab_size is "
                               f"{self.bert_config.vocab_size}")
         self.labels = [str(x) for x in self.labels or []]
+        if self.task == TokenClassifierServingModule.task:
+            self.labels = check_labels(self.labels, "token_classifier labels")
 
     @classmethod
     def from_files(cls, task: str, bert_config_file: str | os.PathLike,
@@ -103,14 +118,15 @@ class ExportSpec:
         return {"task": self.task, "do_lower_case": self.do_lower_case,
                 "max_seq_length": self.max_seq_length, "labels": self.labels,
                 "top_k": self.top_k, "dtype_policy": self.dtype_policy,
-                "bert_config": self.bert_config.to_dict()}
+                "doc_stride": self.doc_stride, "bert_config": self.bert_config.to_dict()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], vocab: Vocab) -> "ExportSpec":
         return cls(task=data["task"], bert_config=BertConfig.from_dict(data["bert_config"]),
                    vocab=vocab, do_lower_case=data["do_lower_case"],
                    max_seq_length=data["max_seq_length"], labels=data.get("labels", []),
-                   top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"))
+                   top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"),
+                   doc_stride=data.get("doc_stride"))
 
     def preprocessor(self, tflite_compatible: bool = False) -> BertPreprocessor:
         return BertPreprocessor(self.vocab, do_lower_case=self.do_lower_case,
@@ -126,6 +142,9 @@ class ExportSpec:
                                   dtype=dtype)
         if self.task == "encoder":
             return BertEncoder(self.bert_config, dtype=dtype)
+        if self.task == TokenClassifierServingModule.task:
+            return BertTokenClassifier(BertEncoder(self.bert_config, dtype=dtype),
+                                       num_labels=len(self.labels))
         return BertPretrainer(self.bert_config, dtype=dtype)
 
     def serving_module(self, model: keras.Model,
@@ -136,6 +155,8 @@ class ExportSpec:
             return SERVING_MODULES["classifier"](model, preprocessor, labels=self.labels)
         if self.task == "masked_lm":
             return SERVING_MODULES["masked_lm"](model, preprocessor, top_k=self.top_k)
+        if self.task == TokenClassifierServingModule.task:
+            return TokenClassifierServingModule(model, preprocessor, self.labels, self.doc_stride)
         return SERVING_MODULES["encoder"](model, preprocessor)
 
 
@@ -189,6 +210,28 @@ def resolve_labels(init_checkpoint: str | os.PathLike,
     return labels
 
 
+def resolve_token_labels(init_checkpoint: str | os.PathLike,
+                         labels: Sequence[str] | None = None) -> list[str]:
+    """IOB2 labels of a token-classifier checkpoint: `labels` if given, else labels.txt beside
+    it (required: entity types need names); their count must match its `output_weights`."""
+    num_labels = checkpoint_num_classes(init_checkpoint)
+    if num_labels is None:
+        raise ExportError(f"checkpoint {resolve_checkpoint(init_checkpoint)} has no token "
+                          "classification head (output_weights/output_bias): fine-tune it first")
+    source = "--labels"
+    if not labels:
+        labels, source = read_labels_file(init_checkpoint), LABELS_NAME
+    if not labels:
+        raise ExportError(f"no --labels given and no {LABELS_NAME} beside "
+                          f"{resolve_checkpoint(init_checkpoint)}: a token classifier needs its "
+                          "IOB2 tags in id order")
+    labels = check_labels(labels, source)
+    if len(labels) != num_labels:
+        raise ExportError(f"the checkpoint's head has {num_labels} labels but {source} names "
+                          f"{len(labels)}: {labels}")
+    return labels
+
+
 def spec_from_checkpoint(task: str, init_checkpoint: str, bert_config_file: str | None,
                 vocab_file: str | None, do_lower_case: bool, max_seq_length: int,
                 labels: list[str] | None, **spec_kwargs):
@@ -198,6 +241,8 @@ def spec_from_checkpoint(task: str, init_checkpoint: str, bert_config_file: str 
                                      max_seq_length, do_lower_case)
     if task == "classifier":
         labels = resolve_labels(init_checkpoint, labels)
+    elif task == TokenClassifierServingModule.task:
+        labels = resolve_token_labels(init_checkpoint, labels)
     elif labels:
         raise ExportError(f"--labels applies to --task=classifier, not --task={task}")
     return ExportSpec(task, config, vocab, do_lower_case=do_lower_case,
@@ -300,7 +345,8 @@ def warmup_requests(task: str, texts: Sequence[str]) -> list[tuple[str, dict[str
     the batch of all `texts`."""
     texts = np.array(list(texts), dtype=object)
     out = [("serving_default", {"text": texts[:1]}), ("serving_default", {"text": texts})]
-    out.append(("text_pair", {"text": texts[:1], "text_b": texts[-1:]}))
+    if task not in _SINGLE_TEXT_TASKS:
+        out.append(("text_pair", {"text": texts[:1], "text_b": texts[-1:]}))
     return out
 
 
@@ -367,5 +413,6 @@ def load_exported(saved_model_dir: str | os.PathLike) -> tuple[ExportSpec, keras
 
 __all__ = ["ExportError", "ExportSpec", "SERVING_TASKS", "checkpoint_num_classes",
            "export_from_checkpoint", "export_saved_model", "load_exported", "load_model",
-           "read_export_metadata", "resolve_labels", "saved_model_custom_ops", "version_dir",
+           "read_export_metadata", "resolve_labels", "resolve_token_labels",
+           "saved_model_custom_ops", "version_dir",
            "warmup_requests"]
