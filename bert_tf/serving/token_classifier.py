@@ -78,6 +78,9 @@ class TokenClassifierServingModule(ServingModule):
     """
 
     task = "token_classifier"
+    # Entities are read from one text; the base class's pair signature does not apply (and
+    # tf.saved_model.save would trace every tf.function the module has).
+    serve_text_pair = None
 
     def __init__(self, model, preprocessor: BertPreprocessor, labels: Sequence[str],
                  doc_stride: int | None = None, name: str | None = None):
