@@ -124,3 +124,16 @@ def test_chinese_characters_are_words_with_the_genuine_vocab():
     [merged] = features.merge(features.arrays["label_ids"])
     assert merged.tolist() == labels
     assert features.arrays["label_weights"].sum() == len(words)
+
+
+def test_conll_features_map_tags_to_label_ids_and_reject_unknown_tags(tokenizer, tmp_path):
+    from bert_tf.data.conll import ConllError, read_conll
+    from bert_tf.data.token_alignment import conll_features
+
+    path = tmp_path / "dev.txt"
+    path.write_text("Paris B-LOC\nis O\n\nNew B-LOC\nYork I-LOC\n", encoding="utf-8")
+    labels = ["O", "B-LOC", "I-LOC"]
+    features = conll_features(tokenizer, read_conll(path), labels, 8, 3)
+    assert [m.tolist() for m in features.merge(features.arrays["label_ids"])] == [[1, 0], [1, 2]]
+    with pytest.raises(ConllError, match=f"{path}:4: tag 'B-LOC' is not one of"):
+        conll_features(tokenizer, read_conll(path), ["O", "B-PER", "I-PER"], 8, 3)

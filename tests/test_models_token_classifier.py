@@ -126,3 +126,73 @@ def test_mixed_precision_outputs_float32(ner_ckpt):
     assert model(_batch(config), training=False).dtype == tf.float32
     with pytest.raises(TypeError, match="encoder must be a BertEncoder"):
         BertTokenClassifier(config, 3)
+
+
+# --------------------------------------------------------------------------- learning end to end
+
+WORDS = {"O": ["the", "cat", "sat", "on", "mat", "went", "to", ","],
+         "PER": ["alice", "bob", "unaffable"], "LOC": ["paris", "rome"]}
+LEARN_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "new",
+               "york"] + [w for ws in WORDS.values() for w in ws if w != "unaffable"]
+
+
+def _generated_sentences(rng, count):
+    """Random sentences; PER = a name, LOC = a city or "New York" (B-LOC I-LOC)."""
+    sentences = []
+    for _ in range(count):
+        words, tags = [], []
+        for _ in range(rng.randint(2, 25)):
+            kind = rng.choice(["O", "O", "O", "PER", "LOC", "NY"])
+            if kind == "NY":
+                words += ["New", "York"]
+                tags += ["B-LOC", "I-LOC"]
+            else:
+                words.append(str(rng.choice(WORDS[kind])).capitalize())
+                tags.append("O" if kind == "O" else f"B-{kind}")
+        sentences.append((words, tags))
+    return sentences
+
+
+def test_tiny_model_learns_a_generated_entity_task():
+    from bert_tf import BertTokenizer
+    from bert_tf.data.ner_metrics import ner_metrics
+    from bert_tf.data.token_alignment import create_features
+    from bert_tf.models import token_classification_loss
+
+    keras.utils.set_random_seed(0)
+    labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    ids = {label: i for i, label in enumerate(labels)}
+    tokenizer = BertTokenizer(LEARN_VOCAB, do_lower_case=True)
+    rng = np.random.RandomState(0)
+    train, test = _generated_sentences(rng, 256), _generated_sentences(rng, 64)
+
+    def features(data):
+        return create_features(tokenizer, [w for w, _ in data],
+                               [[ids[t] for t in tags] for _, tags in data],
+                               max_seq_length=16, doc_stride=5)
+
+    train_features, test_features = features(train), features(test)
+    assert len(test_features) > len(test)  # long sentences span several windows
+    config = BertConfig(vocab_size=len(LEARN_VOCAB), hidden_size=32, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=16)
+    model = BertTokenClassifier(BertEncoder(config), len(labels))
+    optimizer = keras.optimizers.Adam(3e-3)
+
+    @tf.function
+    def step(batch):
+        with tf.GradientTape() as tape:
+            loss = token_classification_loss(batch, model(batch, training=True))["loss"]
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                      model.trainable_variables))
+        return loss
+
+    dataset = train_features.dataset().shuffle(1024, seed=0).repeat().batch(32)
+    for batch in dataset.take(200):
+        step(batch)
+    logits = model(dict(test_features.arrays), training=False)
+    metrics = token_classification_loss(test_features.arrays, logits)
+    predicted = test_features.merge(np.argmax(logits.numpy(), axis=-1))
+    result = ner_metrics([tags for _, tags in test], [[labels[i] for i in p] for p in predicted])
+    assert result.overall.gold > 200
+    assert result.overall.f1 > 0.95, result.as_dict()
+    assert float(metrics["accuracy"]) == pytest.approx(result.accuracy, abs=1e-6)

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.data.conll import ConllFile, check_known_tags
 from bert_tf.data.windows import doc_spans, max_context_span
 from bert_tf.errors import InputError
 
@@ -177,3 +178,14 @@ def create_features(tokenizer, sentences: Sequence[Sequence[str]],
     return TokenFeatures(arrays, np.asarray(sentence_index, np.int32),
                          np.stack(word_index) if word_index else empty,
                          [len(words) for words in sentences])
+
+
+def conll_features(tokenizer, conll: ConllFile, labels: Sequence[str], max_seq_length: int,
+                   doc_stride: int) -> TokenFeatures:
+    """`create_features` for a CoNLL file's sentences with their tags as ids of `labels`
+    (labels.txt order); a tag outside `labels` raises ConllError naming the file and line."""
+    check_known_tags(conll, labels)
+    ids = {label: i for i, label in enumerate(labels)}
+    return create_features(tokenizer, [s.words for s in conll.sentences],
+                           [[ids[t] for t in s.tags] for s in conll.sentences], max_seq_length,
+                           doc_stride)

@@ -24,6 +24,24 @@ from bert_tf.layers.heads import ClassificationHead
 from bert_tf.models.encoder import BertEncoder, encoder_inputs
 
 
+def token_classification_loss(features, logits) -> dict:
+    """The loss and accuracy over the scored positions, in float32.
+
+    loss = sum(w * NLL) / (sum(w) + 1e-5), with w = `label_weights` [B, L] (1 at the first piece
+    of each word in its max-context window, 0 elsewhere; `bert_tf.data.token_alignment`) and
+    NLL the negative log-likelihood of `label_ids` [B, L] under `logits` [B, L, C];
+    accuracy = the weighted fraction of positions whose argmax is the label.
+    """
+    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    ids = ops.cast(features["label_ids"], "int32")
+    weights = ops.cast(features["label_weights"], "float32")
+    nll = -ops.squeeze(ops.take_along_axis(log_probs, ids[..., None], axis=-1), -1)
+    weight_sum = ops.sum(weights)
+    correct = ops.cast(ops.equal(ops.argmax(log_probs, -1), ids), "float32")
+    return {"loss": ops.sum(weights * nll) / (weight_sum + 1e-5),
+            "accuracy": ops.divide_no_nan(ops.sum(weights * correct), weight_sum)}
+
+
 @keras.saving.register_keras_serializable(package="bert_tf")
 class BertTokenClassifier(keras.Model):
     """Per-token classifier over a BertEncoder's `sequence_output`.
