@@ -135,5 +135,5 @@ def test_conll_features_map_tags_to_label_ids_and_reject_unknown_tags(tokenizer,
     labels = ["O", "B-LOC", "I-LOC"]
     features = conll_features(tokenizer, read_conll(path), labels, 8, 3)
     assert [m.tolist() for m in features.merge(features.arrays["label_ids"])] == [[1, 0], [1, 2]]
-    with pytest.raises(ConllError, match=f"{path}:4: tag 'B-LOC' is not one of"):
+    with pytest.raises(ConllError, match=f"{path}:1: tag 'B-LOC' is not one of"):
         conll_features(tokenizer, read_conll(path), ["O", "B-PER", "I-PER"], 8, 3)
