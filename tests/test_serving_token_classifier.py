@@ -165,3 +165,16 @@ def test_label_errors(checkpoint, tmp_path, in_process):
     model, preprocessor = in_process
     with pytest.raises(ValueError, match="3 labels"):
         TokenClassifierServingModule(model, preprocessor, ["O", "B-X", "I-X"])
+
+
+def test_development_server_grpc_and_rest(exported, in_process):
+    from bert_tf.serving import client
+    from bert_tf.serving.server import ModelServer
+
+    model, preprocessor = in_process
+    expected = predict_entities(model, preprocessor, LABELS, TEXTS, doc_stride=STRIDE)
+    with ModelServer(os.path.dirname(exported), "ner") as server:
+        for got in (client.predict_grpc(server.grpc_address, "ner", {"text": TEXTS}),
+                    client.predict_rest(server.rest_url, "ner", {"text": TEXTS})):
+            got = {k: tf.constant(np.asarray(v)) for k, v in got.items()}
+            _check_equal(_as_lists(got), expected)
