@@ -78,6 +78,10 @@ def test_line_without_tag_and_unreadable_file(tmp_path):
     path = _write(tmp_path, "a O\nb O\n\nlonely\n")
     with pytest.raises(ConllError, match=f"{path}:4: the line 'lonely' has no tag"):
         conll.read_conll(path)
+    # A file to predict may have no tags at all.
+    tokens = conll.read_tokens(path)
+    assert [s.words for s in tokens.sentences] == [("a", "b"), ("lonely",)]
+    assert tokens.sentences[1].tags == ("",) and tokens.sentences[1].lines == (4,)
     with pytest.raises(ConllError, match="cannot read CoNLL file"):
         conll.read_conll(tmp_path / "missing.txt")
 

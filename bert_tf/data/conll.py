@@ -74,10 +74,12 @@ def _split_tag(tag: str) -> tuple[str, str]:
     return prefix, entity_type
 
 
-def read_columns(path: str | os.PathLike) -> list[Sentence]:
+def read_columns(path: str | os.PathLike, with_tags: bool = True) -> list[Sentence]:
     """The sentences of a column file with its tags as written (no scheme check).
 
-    Raises ConllError (file and line) for a token line with no tag column.
+    With `with_tags=False` (a file to predict), only the first column is read and the tags are
+    empty strings. Raises ConllError (file and line) for a token line with no tag column when
+    `with_tags`.
     """
     path = os.fspath(path)
     try:
@@ -98,6 +100,10 @@ def read_columns(path: str | os.PathLike) -> list[Sentence]:
             flush()
         elif columns[0] == DOCSTART:
             flush()
+        elif not with_tags:
+            words.append(columns[0])
+            tags.append("")
+            lines.append(number)
         elif len(columns) < 2:
             raise ConllError(f"{path}:{number}: the line {line!r} has no tag: expected the token "
                              "in the first column and its tag in the last")
@@ -199,6 +205,13 @@ def read_conll(path: str | os.PathLike, tag_scheme: str | None = None) -> ConllF
     sentences = tuple(Sentence(s.words, tuple(to_iob2(s.tags, scheme, path, s.lines)), s.lines)
                       for s in raw)
     return ConllFile(path, sentences, scheme)
+
+
+def read_tokens(path: str | os.PathLike) -> ConllFile:
+    """Reads only the tokens of a column file (the first column; a file to predict, with or
+    without tags). The sentences' tags are empty strings; `tag_scheme` is ""."""
+    path = os.fspath(path)
+    return ConllFile(path, tuple(read_columns(path, with_tags=False)), "")
 
 
 # ----------------------------------------------------------------------------- labels
