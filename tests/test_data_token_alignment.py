@@ -137,3 +137,29 @@ def test_conll_features_map_tags_to_label_ids_and_reject_unknown_tags(tokenizer,
     assert [m.tolist() for m in features.merge(features.arrays["label_ids"])] == [[1, 0], [1, 2]]
     with pytest.raises(ConllError, match=f"{path}:1: tag 'B-LOC' is not one of"):
         conll_features(tokenizer, read_conll(path), ["O", "B-PER", "I-PER"], 8, 3)
+
+
+UNCASED_VOCAB = GOOGLE_CKPT_INDEX / "uncased_L-4_H-256_A-4" / "vocab.txt"
+WNUT17_DEV = GOOGLE_CKPT_INDEX.parent / "ner" / "wnut17" / "emerging.dev.conll"
+
+
+@pytest.mark.skipif(not (UNCASED_VOCAB.exists() and WNUT17_DEV.exists()),
+                    reason="../shared WNUT-17 / uncased vocab not present")
+def test_real_wnut17_dev_every_word_scored_once_with_googles_pieces():
+    from bert_tf.data.conll import labels_from, read_conll
+    from bert_tf.data.token_alignment import conll_features
+
+    vocab = load_vocab(UNCASED_VOCAB)
+    tokenizer = BertTokenizer(vocab, do_lower_case=True)
+    conll = read_conll(WNUT17_DEV)
+    labels = labels_from(conll)
+    features = conll_features(tokenizer, conll, labels, max_seq_length=32, doc_stride=16)
+    assert features.arrays["label_weights"].sum() == conll.num_tokens == 15733
+    assert len(features) > len(conll.sentences)  # some sentences need several windows
+    merged = features.merge(features.arrays["label_ids"])
+    assert [[labels[i] for i in m] for m in merged] == [list(s.tags) for s in conll.sentences]
+    # The pieces are Google's FullTokenizer's, word by word (first 200 sentences).
+    sentences = [s.words for s in conll.sentences[:200]]
+    got = word_pieces(tokenizer, sentences)
+    for words, pieces in zip(sentences, got):
+        assert [p.tolist() for p in pieces] == _reference_pieces(vocab, words)

@@ -92,7 +92,8 @@ def read_columns(path: str | os.PathLike, with_tags: bool = True) -> list[Senten
     def flush():
         if words:
             sentences.append(Sentence(tuple(words), tuple(tags), tuple(lines)))
-            words.clear(), tags.clear(), lines.clear()
+            for column in (words, tags, lines):
+                column.clear()
 
     for number, line in enumerate(text.splitlines(), start=1):
         columns = _COLUMN_SEPARATOR.split(line.strip(" \t\r\n"))

@@ -110,8 +110,8 @@ class TokenFeatures:
 
 
 def _windows(pieces: list[np.ndarray], max_tokens: int, doc_stride: int):
-    """(flat piece ids, word of each piece, first-piece positions, spans, max-context span of
-    each word) for one sentence."""
+    """For one sentence: its flat piece ids, the position of each word's first piece, the
+    windows, and each word's max-context window."""
     lengths = [len(p) for p in pieces]
     flat = np.concatenate(pieces).astype(np.int32) if pieces else np.zeros([0], np.int32)
     starts = np.cumsum([0] + lengths[:-1]).astype(np.int64) if pieces else np.zeros([0], np.int64)
