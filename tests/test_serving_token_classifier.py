@@ -178,3 +178,20 @@ def test_development_server_grpc_and_rest(exported, in_process):
                     client.predict_rest(server.rest_url, "ner", {"text": TEXTS})):
             got = {k: tf.constant(np.asarray(v)) for k, v in got.items()}
             _check_equal(_as_lists(got), expected)
+
+
+def test_export_script_task_token_classifier(checkpoint, tmp_path):
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=repo)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(repo, "export", "export_saved_model.py"),
+         "--task=token_classifier", f"--init_checkpoint={checkpoint}",
+         f"--export_dir={tmp_path}", "--model_name=ner", f"--max_seq_length={SEQ}",
+         "--doc_stride=3"], capture_output=True, text=True, timeout=300, env=env, cwd=repo)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metadata = read_export_metadata(tmp_path / "ner" / "1")
+    assert (metadata["task"], metadata["labels"], metadata["doc_stride"]) == (
+        "token_classifier", LABELS, 3)
