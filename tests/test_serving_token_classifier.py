@@ -24,7 +24,7 @@ from bert_tf.serving.warmup import read_warmup_requests
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "in",
          "new", "york", "paris", "george", "washington", "went", "to", "cafe", "##s", "un",
-         "##aff", "##able", ",", ".", "!", "'", "中", "国", "北", "京", "人", "在", "é", "é"]
+         "##aff", "##able", ",", ".", "!", "'", "中", "国", "北", "京", "人", "在", "é", "ecole"]
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 CONFIG = google_ckpt.tiny_config(vocab_size=len(VOCAB), max_position_embeddings=40)
 SEQ, STRIDE = 12, 4
@@ -32,7 +32,7 @@ TEXTS = [
     "George Washington went to Washington.",
     "",
     "Café in Paris, un café à New York!",                      # accented (uncased: stripped)
-    "北京人在中国，他们在北京。",                                   # Chinese: one word per character
+    "北京人在中国，他们在北京。",  # Chinese: one word per character
     "the cat sat on the mat in new york " * 4 + "George Washington",  # several windows
     "ÉCOLE naïve ñ",
     "xyzzy",
@@ -49,7 +49,6 @@ def checkpoint(tmp_path_factory):
     arrays["output_bias"] = np.array([1.0, 0, 0, 0, 0], np.float32)
     prefix = google_ckpt.write_arrays_as_google_checkpoint(
         os.path.join(directory, "bert_model.ckpt"), arrays)
-    google_ckpt.write_google_checkpoint  # noqa: B018 (the config/vocab files are written below)
     with open(os.path.join(directory, "bert_config.json"), "w") as f:
         f.write(BertConfig.from_dict(CONFIG).to_json_string())
     for name, lines in (("vocab.txt", VOCAB), ("labels.txt", LABELS)):
