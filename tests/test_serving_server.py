@@ -584,7 +584,7 @@ def test_client_text_batches_and_formatting(server, reference):
 def test_server_cli_subprocess(models):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bert_tf.serving.server", f"--model_base_path={models['base']}",
+        [sys.executable, "-m", "bert_tf.cli.serve", f"--model_base_path={models['base']}",
          f"--model_name={MODEL}", "--port=0", "--rest_api_port=0"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -614,10 +614,10 @@ def test_server_cli_subprocess(models):
 
 
 def test_server_cli_bad_path():
-    result = run_script("-m", "bert_tf.serving.server", "--model_base_path=/nonexistent/x",
+    result = run_script("-m", "bert_tf.cli.serve", "--model_base_path=/nonexistent/x",
                         f"--model_name={MODEL}")
     assert result.returncode == 2
-    assert "server.py: error: --model_base_path /nonexistent/x is not a directory" in result.stderr
+    assert "serve.py: error: --model_base_path /nonexistent/x is not a directory" in result.stderr
 
 
 # ----------------------------------------------------------------------------- a real export
