@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 import grpc
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tf-text ops the exported graphs use)
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
