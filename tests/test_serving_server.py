@@ -437,6 +437,34 @@ def test_grpc_work_past_its_deadline_is_not_started(server, monkeypatch):
     assert ran == ["serving_default"]
 
 
+def test_rest_request_whose_client_left_is_not_run(server, monkeypatch):
+    """The REST twin of the deadline rule: a client that closed its connection while its
+    request was being prepared gets no inference run for it."""
+    servable = server.manager.get(predict_request({}).model_spec)
+    ran = []
+    prepare, run = servable.prepare, servable.run
+
+    def slow_prepare(*args, **kwargs):
+        time.sleep(1.0)
+        return prepare(*args, **kwargs)
+
+    def counting_run(*args, **kwargs):
+        ran.append(args[0])
+        return run(*args, **kwargs)
+    monkeypatch.setattr(servable, "prepare", slow_prepare)
+    monkeypatch.setattr(servable, "run", counting_run)
+    body = json.dumps({"instances": TEXTS}).encode()
+    with socket.create_connection(("127.0.0.1", server.rest_port), timeout=10) as sock:
+        sock.sendall(f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        time.sleep(0.3)
+    time.sleep(1.5)
+    assert ran == []
+    assert http("POST", f"{server.rest_url}/v1/models/{MODEL}:predict",
+                {"instances": TEXTS})[0] == 200
+    assert ran == ["serving_default"]
+
+
 def test_text_pair_of_different_lengths_over_grpc(server):
     """issue 12 item 8: raw TF graph text before; a clear INVALID_ARGUMENT now."""
     stub, _ = grpc_stubs(server)
