@@ -250,6 +250,14 @@ def test_a_version_copied_in_non_atomically_is_retried(models, tmp_path, caplog)
         assert s.reload() is True and s.version == 5
         assert [r.levelname for r in caplog.records if "version 5" in r.getMessage()
                 and "fail" in r.getMessage()] == ["ERROR"]
+        # A copy that keeps failing is retried on every change, with a bounded log.
+        os.makedirs(base / "6")
+        shutil.copy(os.path.join(models["staged3"], "saved_model.pb"), base / "6")
+        for attempt in range(8):
+            (base / "6" / f"part{attempt}").write_bytes(b"x")
+            assert s.reload() is False and s.version == 5
+        assert [r.levelname for r in caplog.records if "version 6" in r.getMessage()] == [
+            "ERROR", "WARNING", "WARNING", "WARNING", "WARNING"]
 
 
 # ----------------------------------------------------------------------------- gRPC

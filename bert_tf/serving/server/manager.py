@@ -26,6 +26,7 @@ SIGNATURE_DEF_FIELD = "signature_def"
 # line per retry up to this many times, then no more until it loads.
 _MAX_FAILURE_LOGS = 5
 
+
 def _request_text(name: str, version: int | None) -> str:
     return f"Latest({name})" if version is None else f"Specific({name}, {version})"
 
