@@ -819,6 +819,31 @@ def test_server_cli_subprocess_drains_on_sigterm(models):
         process.stdout.close()
 
 
+def test_drain_finishes_grpc_in_flight_and_refuses_new(models, monkeypatch):
+    """ModelServer.drain: the gRPC request in flight completes, a new one is refused."""
+    s = ModelServer(models["base"], MODEL, rest_port=None).start()
+    servable = s.manager.get(predict_request({}).model_spec)
+    prepare = servable.prepare
+
+    def slow_prepare(*args, **kwargs):
+        time.sleep(1.0)
+        return prepare(*args, **kwargs)
+    monkeypatch.setattr(servable, "prepare", slow_prepare)
+    address, results = s.grpc_address, []
+    worker = threading.Thread(target=lambda: results.append(
+        client.predict_grpc(address, MODEL, {"text": TEXTS}, timeout=30)))
+    worker.start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    assert s.drain(grace=10) is True
+    assert time.monotonic() - start < 5
+    worker.join(timeout=10)
+    assert len(results) == 1 and results[0]["label"].shape == (len(TEXTS),)
+    with pytest.raises(client.ServingError) as e:
+        client.predict_grpc(address, MODEL, {"text": TEXTS}, timeout=5)
+    assert e.value.code == "UNAVAILABLE"
+
+
 def test_server_cli_bad_path():
     result = run_script("-m", "bert_tf.cli.serve", "--model_base_path=/nonexistent/x",
                         f"--model_name={MODEL}")

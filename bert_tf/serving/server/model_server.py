@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -162,17 +163,22 @@ class ModelServer:
 
     def drain(self, grace: float = DEFAULT_DRAIN_SECONDS) -> bool:
         """Graceful shutdown: stops accepting requests on both APIs, waits up to `grace`
-        seconds for the requests in flight, then stops. Returns whether all of them finished."""
+        seconds (in all) for the requests in flight, then stops. Returns whether all of them
+        finished."""
         self._stopping.set()
+        deadline = time.monotonic() + grace
+        grpc_done = None
+        if self._grpc_server is not None:
+            # Refuses new RPCs at once; those in flight get the grace period (non-blocking).
+            grpc_done = self._grpc_server.stop(grace)
+            self._grpc_server = None
         unfinished = 0
-        if self._http_server is not None:  # REST first: gRPC's stop() below also waits
+        if self._http_server is not None:
             unfinished = self._http_server.drain(grace)
             self._http_server = None
-        if self._grpc_server is not None:
-            # New RPCs are refused at once; those in flight get the grace period.
-            if not self._grpc_server.stop(grace).wait(grace + 5):
-                unfinished += 1
-            self._grpc_server = None
+        if grpc_done is not None and not grpc_done.wait(max(0.0, deadline - time.monotonic())
+                                                        + 1.0):
+            unfinished += 1
         self.stop()
         return unfinished == 0
 
