@@ -4,10 +4,14 @@
     >>> encoder = bert_tf.BertEncoder.from_google_checkpoint("uncased_L-12_H-768_A-12")  # doctest: +SKIP
 
 The top-level names are imported on first use (PEP 562), so a TensorFlow-free submodule such as
-`bert_tf.serving.client` starts without loading TensorFlow and Keras.
+`bert_tf.serving.client` starts without loading TensorFlow and Keras (~3 s). When TensorFlow or
+Keras is already imported, `import bert_tf` imports the models at once, so their Keras
+serializables are registered and `keras.saving.load_model` finds them (`import bert_tf.models`
+or any `bert_tf.<name>` does the same in any order).
 """
 import importlib as _importlib
 import os as _os
+import sys as _sys
 
 # Keras 3 must run on TensorFlow for this package (tf.distribute, SavedModel, tf-text ops).
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -42,3 +46,8 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+if "keras" in _sys.modules or "tensorflow" in _sys.modules:
+    for _name in _EXPORTS:
+        __getattr__(_name)

@@ -902,6 +902,19 @@ print(f"client start-up {seconds:.2f} s")
     print(result.stdout.strip())
 
 
+def test_import_bert_tf_after_keras_registers_the_models():
+    """The lazy top-level package keeps README's contract: with TensorFlow/Keras imported
+    first, `import bert_tf` registers the Keras serializables (for keras.saving.load_model)."""
+    code = """
+import keras
+import bert_tf
+assert keras.saving.get_registered_object("bert_tf>BertPreprocessor") is not None
+"""
+    result = run_script("-c", code)
+    assert result.returncode == 0, result.stderr
+    print(result.stdout.strip())
+
+
 # ----------------------------------------------------------------------------- a real export
 def test_serves_an_exported_bert_classifier(tmp_path):
     """A tiny BERT classifier exported by bert_tf.serving.export (tf-text tokenization in the
