@@ -420,14 +420,15 @@ def test_default_batch_cap_on_grpc_and_rest(models):
     assert servable.predict("", {"text": tf.constant(too_many[1:])})["label"].shape == (1024,)
 
 
-def test_grpc_work_past_its_deadline_is_not_started(server, monkeypatch):
-    """issue 12 item 1: a request whose deadline passed while it waited is not run."""
-    servable = server.manager.get(predict_request({}).model_spec)
+def slow_servable(model_server, monkeypatch, delay=1.0) -> list:
+    """Makes the served version take `delay` seconds to prepare each request (as if it waited
+    for a worker or decoded a large request); returns the list of signatures it then ran."""
+    servable = model_server.manager.get(predict_request({}).model_spec)
     ran = []
     prepare, run = servable.prepare, servable.run
 
     def slow_prepare(*args, **kwargs):
-        time.sleep(1.0)  # e.g. waiting for a worker, decoding a large request
+        time.sleep(delay)
         return prepare(*args, **kwargs)
 
     def counting_run(*args, **kwargs):
@@ -435,6 +436,12 @@ def test_grpc_work_past_its_deadline_is_not_started(server, monkeypatch):
         return run(*args, **kwargs)
     monkeypatch.setattr(servable, "prepare", slow_prepare)
     monkeypatch.setattr(servable, "run", counting_run)
+    return ran
+
+
+def test_grpc_work_past_its_deadline_is_not_started(server, monkeypatch):
+    """issue 12 item 1: a request whose deadline passed while it waited is not run."""
+    ran = slow_servable(server, monkeypatch)
     stub, _ = grpc_stubs(server)
     with pytest.raises(grpc.RpcError) as e:
         stub.Predict(predict_request({"text": TEXTS}), timeout=0.3)
@@ -448,19 +455,7 @@ def test_grpc_work_past_its_deadline_is_not_started(server, monkeypatch):
 def test_rest_request_whose_client_left_is_not_run(server, monkeypatch):
     """The REST twin of the deadline rule: a client that closed its connection while its
     request was being prepared gets no inference run for it."""
-    servable = server.manager.get(predict_request({}).model_spec)
-    ran = []
-    prepare, run = servable.prepare, servable.run
-
-    def slow_prepare(*args, **kwargs):
-        time.sleep(1.0)
-        return prepare(*args, **kwargs)
-
-    def counting_run(*args, **kwargs):
-        ran.append(args[0])
-        return run(*args, **kwargs)
-    monkeypatch.setattr(servable, "prepare", slow_prepare)
-    monkeypatch.setattr(servable, "run", counting_run)
+    ran = slow_servable(server, monkeypatch)
     body = json.dumps({"instances": TEXTS}).encode()
     with socket.create_connection(("127.0.0.1", server.rest_port), timeout=10) as sock:
         sock.sendall(f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\n"
@@ -822,13 +817,7 @@ def test_server_cli_subprocess_drains_on_sigterm(models):
 def test_drain_finishes_grpc_in_flight_and_refuses_new(models, monkeypatch):
     """ModelServer.drain: the gRPC request in flight completes, a new one is refused."""
     s = ModelServer(models["base"], MODEL, rest_port=None).start()
-    servable = s.manager.get(predict_request({}).model_spec)
-    prepare = servable.prepare
-
-    def slow_prepare(*args, **kwargs):
-        time.sleep(1.0)
-        return prepare(*args, **kwargs)
-    monkeypatch.setattr(servable, "prepare", slow_prepare)
+    slow_servable(s, monkeypatch)
     address, results = s.grpc_address, []
     worker = threading.Thread(target=lambda: results.append(
         client.predict_grpc(address, MODEL, {"text": TEXTS}, timeout=30)))
