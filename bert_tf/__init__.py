@@ -19,11 +19,11 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _EXPORTS = {"BertConfig": "bert_tf.config", "ConfigError": "bert_tf.config",
             "BertClassifier": "bert_tf.models", "BertEncoder": "bert_tf.models",
             "BertPretrainer": "bert_tf.models", "BertPreprocessor": "bert_tf.text",
-            "BertTokenizer": "bert_tf.text"}
+            "BertTokenClassifier": "bert_tf.models", "BertTokenizer": "bert_tf.text"}
 
 __version__ = "0.1.0"
 __all__ = ["BertClassifier", "BertConfig", "BertEncoder", "BertPreprocessor", "BertPretrainer",
-           "BertTokenizer", "ConfigError", "__version__"]
+           "BertTokenClassifier", "BertTokenizer", "ConfigError", "__version__"]
 
 
 def _check_backend() -> None:
