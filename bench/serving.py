@@ -78,7 +78,8 @@ flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/
 flags.DEFINE_string("worker", None, "(internal) step:impl:precision to run in this process.")
 FLAGS = flags.FLAGS
 
-PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}  # DESIGN.md §10, this 2-core CPU
+# Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
+from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
 # bert_tf's bf16 SavedModel is exported as users should serve it: `--mixed_precision=bfloat16`,
 # bfloat16 weights (LayerNorm/softmax in float32), no per-call weight casts.
 EXPORT_POLICY = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
