@@ -10,6 +10,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT = os.path.join(REPO, "bench", "report.py")
 TITLES = ["Measured peak (large GEMMs) (`peak`)", "Tokenization + packing (`tokenization`)", "create_pretraining_data (`pretraining_data`)",
           "Pretraining step (`pretraining`)", "Fine-tuning step (classifier) (`finetuning`)",
+          "One MRPC epoch, fine-tuning wall-clock (`finetuning_epoch`)",
           "Serving (strings in → classifier outputs) (`serving`)"]
 TABLE_HEADER = "| implementation |"
 COLUMNS = ["best", "median", "speed-up of ours (median)"]
@@ -50,6 +51,11 @@ def _canned_results() -> dict:
                                   ours=True),
                              _row("reference", "throughput", "instances/s", [6e3])],
         "pretraining": train, "finetuning": train, "serving": serving,
+        "finetuning_epoch": [
+            _row("bert_tf", "one epoch + dev eval, process wall-clock", "s", [60.0], "lower",
+                 True, "float32"),
+            _row("torch", "one epoch + dev eval, process wall-clock", "s", [90.0], "lower",
+                 False, "float32")],
     }
 
 
@@ -109,6 +115,7 @@ def test_quick_report_end_to_end(tmp_path):
     text = output.read_text(encoding="utf-8")
     _check_markdown(text)
     assert "Quick mode" in text and "Not measured" not in text
-    for name in ("peak", "tokenization", "pretraining_data", "pretraining", "finetuning", "serving"):
+    for name in ("peak", "tokenization", "pretraining_data", "pretraining", "finetuning",
+                 "finetuning_epoch", "serving"):
         data = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
         assert data["rows"] and any(row["ours"] and row["values"] for row in data["rows"])
