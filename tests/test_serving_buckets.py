@@ -158,3 +158,33 @@ def test_spec_bucket_size(tmp_path):
     assert _spec("encoder", BUCKET).preprocessor(tflite_compatible=True).bucket_size is None
     with pytest.raises(ExportError, match="bucket_size must be a positive int"):
         _spec("encoder", -1)
+
+
+def test_export_script_bucket_size_flag(tmp_path):
+    """--bucket_size reaches the export's metadata; a negative one is a one-line error."""
+    import os
+    import subprocess
+    import sys
+
+    from bert_tf.serving.export import read_export_metadata
+    from google_ckpt import write_google_checkpoint
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    prefix = write_google_checkpoint(str(tmp_path / "ckpt"), CONFIG, vocab_tokens=VOCAB, seed=1)
+    # PYTHONPATH: the script imports this checkout's bert_tf, not an installed one.
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=repo)
+
+    def export(*flags):
+        return subprocess.run(
+            [sys.executable, os.path.join(repo, "export", "export_saved_model.py"),
+             "--task=encoder", f"--init_checkpoint={prefix}", f"--export_dir={tmp_path}",
+             "--model_name=enc", f"--max_seq_length={SEQ}", *flags],
+            capture_output=True, text=True, timeout=300, env=env, cwd=repo)
+
+    proc = export("--bucket_size=-1")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "bucket_size must be a positive int or None, got -1" in proc.stderr
+    proc = export("--bucket_size=0")  # 0: fixed length
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_export_metadata(proc.stdout.strip().splitlines()[-1])["bucket_size"] is None
+
