@@ -66,7 +66,8 @@ flags.DEFINE_integer("seq_length", 128, "Packed sequence length (max_seq_length 
 flags.DEFINE_integer("batch_size", 32, "Texts per call in the throughput measurement.")
 flags.DEFINE_integer("latency_requests", 40, "Batch-1 requests per repeat (after warm-up).")
 flags.DEFINE_integer("throughput_batches", 3, "Batches of --batch_size per repeat.")
-flags.DEFINE_integer("warmup", 5, "Untimed batch-1 calls (plus one full batch) before timing.")
+flags.DEFINE_integer("warmup", 10, "Untimed batch-1 calls (plus one full batch) before timing, "
+                     "on texts spread from the shortest to the longest.")
 flags.DEFINE_integer("repeats", 3, "Timed repeats per implementation (latency and throughput).")
 flags.DEFINE_list("impls", ["bert_tf", "torch", "keras_hub", "tflite"],
                   "Implementations to measure (also: bert_tf_fixed).")
@@ -132,8 +133,12 @@ def measure(predict, items: list[tuple[str, ...]], batch_size: int, requests: in
     """Latencies (ms) of batch-1 calls and sequences/s of `batches` batches, per repeat. `items`
     are (text,) or (text_a, text_b); `predict` takes a list of them."""
     n = len(items)
-    for i in range(warmup):
-        predict(items[i % n:i % n + 1])
+    # Warm-up texts spread from the shortest to the longest, so that shape-keyed caches (oneDNN
+    # primitives per bucket length, torch's per padded length) are warm before timing.
+    by_length = sorted(range(n), key=lambda i: sum(map(len, items[i])))
+    for j in range(warmup):
+        i = by_length[j * (n - 1) // max(1, warmup - 1)]
+        predict(items[i:i + 1])
     if batches:
         predict(items[:batch_size])
     latency, throughput, k = [], [], warmup
