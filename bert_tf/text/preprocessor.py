@@ -97,7 +97,8 @@ class BertPreprocessor(keras.layers.Layer):
     ([B, L], L <= seq_length, with `bucket_size`).
 
     Edge cases:
-        - An empty batch (`tf.constant([], tf.string)`, `[]`) gives [0, seq_length] outputs.
+        - An empty batch (`tf.constant([], tf.string)`, `[]`) gives [0, seq_length] outputs
+          ([0, min(bucket_size, seq_length)] with `bucket_size`).
         - An empty or whitespace-only text has no pieces: alone it packs as `[CLS] [SEP]` then
           padding; a pair of them as `[CLS] [SEP] [SEP]` then padding.
         - Texts longer than `seq_length` are truncated with Google's rule (a single text keeps its
