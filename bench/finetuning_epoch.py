@@ -180,7 +180,8 @@ def _torch_worker(precision: str) -> dict:
     model = BertForSequenceClassification(BertConfig(
         vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
         num_hidden_layers=cfg["num_hidden_layers"], num_attention_heads=cfg["num_attention_heads"],
-        intermediate_size=cfg["intermediate_size"], hidden_act="gelu",
+        # Google's "gelu" is the tanh approximation, HF's "gelu_new" (its "gelu" is erf).
+        intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
         hidden_dropout_prob=cfg["hidden_dropout_prob"],
         attention_probs_dropout_prob=cfg["attention_probs_dropout_prob"],
         max_position_embeddings=cfg["max_position_embeddings"],
