@@ -23,6 +23,7 @@ from bert_tf.text.packer import bucket_length, check_bucket_size
 
 __all__ = ["bucket_by_length", "sequence_feature_names"]
 
+
 def sequence_feature_names(element_spec: Mapping[str, tf.TensorSpec], seq_length: int) -> list[str]:
     """The features of shape [seq_length] (ids, mask, segment ids), which buckets cut."""
     return sorted(name for name, spec in element_spec.items()
