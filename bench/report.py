@@ -9,8 +9,10 @@ JSON files and writes one markdown file: the machine (CPU model, cores, memory, 
 flags), the package versions, the date, the exact commands, and per benchmark a table of every
 measured figure with the best and the median of its runs, the speed-up of ours over each peer
 (medians, same metric and group) and, where FLOPs apply (training, inference), the model FLOPs
-utilisation against this CPU's peak (DESIGN.md §10). `--from_json` only re-renders from the JSON
-files already in --work_dir.
+utilisation against this CPU's nominal peak (`NOMINAL_PEAK_FLOPS`) and against the peak
+measured in the same run by bench/peak.py (large fp32/bf16 GEMMs through TensorFlow's oneDNN
+kernels; the `peak` benchmark runs first). `--from_json` only re-renders from the JSON files
+already in --work_dir.
 
 `--quick` (`make bench BENCH_QUICK=1`) runs every benchmark with tiny settings (BERT-tiny,
 short corpora, one repeat) to smoke-test the pipeline in a few minutes; its figures mean
@@ -23,7 +25,9 @@ The JSON format the scripts write (`write_results`):
                "better": "higher" | "lower" | null, "values": [one per run],
                "flops_per_item": float | null, "peak_flops": float | null, "note": str | null}]}
 Rows are compared with the `ours` rows of the same metric and group (a precision, for example);
-MFU = value (items/s) × flops_per_item ÷ peak_flops.
+MFU = value (items/s) × flops_per_item ÷ peak_flops (the nominal peak of the row's precision);
+the measured MFU divides by peak.json's `info.peak_flops[precision]` instead, the precision being
+the one whose nominal peak the row names.
 """
 from __future__ import annotations
 
@@ -39,6 +43,9 @@ import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
+# The 2-core CPU's nominal peaks (cores × clock × FLOPs per cycle: AVX-512 fp32 FMA, AMX bf16);
+# bench/peak.py measures what a large GEMM actually reaches.
+NOMINAL_PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}
 
 
 # ----------------------------------------------------------------------------- JSON (scripts)
@@ -84,6 +91,8 @@ def write_results(path: str, benchmark: str, rows: list[dict], *, description: s
 # ----------------------------------------------------------------------------- the benchmarks
 # (name, title, script and its arguments, quick-mode arguments, pass the shared vocab?)
 BENCHMARKS = [
+    ("peak", "Measured peak (large GEMMs)", ["bench/peak.py"],
+     ["--sizes=256,512", "--repeats=2"], False),
     ("tokenization", "Tokenization + packing", ["bench/tokenization.py"],
      ["--lines=2000", "--repeats=1"], True),
     ("pretraining_data", "create_pretraining_data", ["bench/pretraining_data.py"],
@@ -92,6 +101,10 @@ BENCHMARKS = [
      ["--config=configs/bert_tiny.json", "--batch_size=4", "--seq_length=32", "--steps=2"], False),
     ("finetuning", "Fine-tuning step (classifier)", ["bench/pretraining.py", "--head=classifier"],
      ["--config=configs/bert_tiny.json", "--batch_size=4", "--seq_length=32", "--steps=2"], False),
+    ("finetuning_epoch", "One MRPC epoch, fine-tuning wall-clock",
+     ["bench/finetuning_epoch.py"],
+     ["--config=configs/bert_tiny.json", "--max_seq_length=32", "--batch_size=8",
+      "--max_train_examples=64", "--max_eval_examples=32", "--precisions=float32"], True),
     ("serving", "Serving (strings in → classifier outputs)", ["bench/serving.py"],
      ["--config=configs/bert_tiny.json", "--seq_length=32", "--batch_size=8",
       "--latency_requests=5", "--throughput_batches=1", "--repeats=1", "--warmup=1",
@@ -238,21 +251,34 @@ def _speedup(ours: dict, other: dict) -> float | None:
     return a / b if other["better"] == "higher" else b / a
 
 
-def _mfu(row: dict, value: float | None) -> float | None:
-    if value is None or not row.get("flops_per_item") or not row.get("peak_flops"):
+def _mfu(row: dict, value: float | None, peak: float | None = None) -> float | None:
+    peak = peak or row.get("peak_flops")
+    if value is None or not row.get("flops_per_item") or not peak:
         return None
-    return value * row["flops_per_item"] / row["peak_flops"]
+    return value * row["flops_per_item"] / peak
 
 
-def benchmark_table(data: dict) -> list[str]:
-    """The markdown table of one benchmark's JSON."""
+def row_precision(row: dict) -> str | None:
+    """The precision whose nominal peak the row's MFU uses (None if it names another peak)."""
+    for precision, peak in NOMINAL_PEAK_FLOPS.items():
+        if row.get("peak_flops") and abs(row["peak_flops"] - peak) <= 1e-6 * peak:
+            return precision
+    return None
+
+
+def benchmark_table(data: dict, measured_peaks: dict | None = None) -> list[str]:
+    """The markdown table of one benchmark's JSON; with `measured_peaks` ({precision: FLOP/s},
+    bench/peak.py's), MFU columns against those as well."""
     rows = data["rows"]
     has_group = any(r["group"] for r in rows)
     has_mfu = any(r.get("flops_per_item") and r.get("peak_flops") for r in rows)
+    measured_peaks = measured_peaks or {}
     header = ["implementation"] + (["group"] if has_group else []) + \
         ["metric", "unit", "runs", "best", "median", "speed-up of ours (median)"]
     if has_mfu:
         header += ["MFU (best)", "MFU (median)"]
+        if measured_peaks:
+            header += ["MFU of measured peak (best)", "MFU of measured peak (median)"]
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join("---" if h in ("implementation", "group", "metric", "unit")
                             else "---:" for h in header) + "|"]
@@ -278,17 +304,43 @@ def benchmark_table(data: dict) -> list[str]:
                 ratio = "; ".join(parts) or "—"
             cells += [str(len(row["values"])), _number(best), _number(median), ratio]
         if has_mfu:
-            for value in (_best(row), _median(row)):
-                m = _mfu(row, value)
-                cells.append("—" if m is None else f"{m:.1%}")
+            peaks = [None] + ([measured_peaks.get(row_precision(row)) or -1.0]
+                              if measured_peaks else [])
+            for peak in peaks:
+                for value in (_best(row), _median(row)):
+                    m = None if peak == -1.0 else _mfu(row, value, peak)
+                    cells.append("—" if m is None else f"{m:.1%}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def measured_peaks(results: list[dict]) -> dict[str, float]:
+    """{precision: FLOP/s} measured by bench/peak.py in this run ({} when it did not run)."""
+    for item in results:
+        if item["name"] == "peak" and item.get("data"):
+            return dict(item["data"].get("info", {}).get("peak_flops") or {})
+    return {}
+
+
+def _peaks_line(measured: dict[str, float]) -> str:
+    def tflops(x):
+        return f"{x / 1e12:.3g} TFLOP/s"
+
+    names = {"float32": "fp32", "mixed_bfloat16": "bf16"}
+    nominal = ", ".join(f"{names[p]} ≈ {tflops(v)}" for p, v in NOMINAL_PEAK_FLOPS.items())
+    line = f"Peaks used for MFU: nominal (this 2-core CPU) {nominal}"
+    if measured:
+        line += ("; measured by bench/peak.py in this run (large GEMMs through TensorFlow's "
+                 "oneDNN kernels) " + ", ".join(f"{names.get(p, p)} {tflops(v)}"
+                                                for p, v in measured.items()))
+    return line + "."
 
 
 def render(results: list[dict], machine: dict, versions: dict, commands: list[str],
            quick: bool, date: str, durations: dict | None = None,
            load_before: dict | None = None) -> str:
     """BENCHMARKS.md from the benchmarks' JSON (each dict: name, title, data or error)."""
+    measured = measured_peaks(results)
     out = ["# Benchmarks", ""]
     out.append(f"Written by `bench/report.py` (`make bench`) on {date}. Every figure is measured "
                "on the machine below, all implementations back to back in one run; compare "
@@ -301,8 +353,7 @@ def render(results: list[dict], machine: dict, versions: dict, commands: list[st
             f"| memory | {machine.get('memory_gib')} GiB |",
             f"| CPU flags | {', '.join(machine.get('flags') or []) or '—'} |",
             f"| OS | {machine.get('os')} |",
-            "", "Peaks used for MFU (DESIGN.md §10, this 2-core CPU): fp32 ≈ 0.33 TFLOP/s, "
-            "AMX bf16 ≈ 5.3 TFLOP/s.", "", "## Software", "", "| package | version |",
+            "", _peaks_line(measured), "", "## Software", "", "| package | version |",
             "|---|---|"]
     for name, version in versions.items():
         out.append(f"| {name} | {version or 'not installed'} |")
@@ -310,7 +361,9 @@ def render(results: list[dict], machine: dict, versions: dict, commands: list[st
     out += ["Columns: *best* is the fastest run (lowest time, highest rate), *median* the median "
             "of the runs; *speed-up of ours* is, from the medians, how many times faster ours "
             "is than that row (same metric and group; > 1: ours faster); MFU = rate × FLOPs per "
-            "item ÷ the CPU peak of the precision.", ""]
+            "item ÷ the CPU's nominal peak of the precision; *MFU of measured peak* divides by "
+            "the rate bench/peak.py measured instead (how far from what this machine reaches).",
+            ""]
     for item in results:
         out += [f"## {item['title']} (`{item['name']}`)", ""]
         data = item.get("data")
@@ -325,7 +378,7 @@ def render(results: list[dict], machine: dict, versions: dict, commands: list[st
                 ([f"1-minute load average before it: {load:.1f} on {machine.get('cores')} "
                   "cores"] if load is not None else [])
             out += [data["description"] + (f" ({'; '.join(notes)})" if notes else ""), ""]
-        out += benchmark_table(data)
+        out += benchmark_table(data, measured)
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 

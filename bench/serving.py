@@ -2,17 +2,22 @@
 
     .venv/bin/python bench/serving.py [--config=configs/bert_base.json] [--seq_length=128]
         [--batch_size=32] [--latency_requests=40] [--repeats=3]
-        [--impls=bert_tf,torch,keras_hub,tflite] [--precisions=float32,mixed_bfloat16]
+        [--datasets=sst2,mrpc,docstrings] [--impls=bert_tf,torch,keras_hub,tflite]
+        [--precisions=float32,mixed_bfloat16]
 
 Every implementation gets raw strings and returns class probabilities (a 2-class classifier with
 random weights: only speed is measured), tokenization included, in this process's Python:
   * bert_tf: the classifier exported by `bert_tf.serving.export` (string signature, tf-text
-    tokenization inside the graph), loaded back with `tf.saved_model.load` and called through
-    `signatures["serving_default"]`; the bf16 row (`mixed_bfloat16`) is exported with
+    tokenization inside the graph, each batch packed to its longest text rounded up to a
+    multiple of 16: the export's default `bucket_size`), loaded back with `tf.saved_model.load`
+    and called through `signatures["serving_default"]` (`text_pair` for pairs); the bf16 row (`mixed_bfloat16`) is exported with
     `dtype_policy="bfloat16"` (bfloat16 weights, LayerNorm and softmax in float32), the
     recommended serving setting;
-  * torch: Hugging Face `BertTokenizerFast` (Rust, from the same vocab.txt) +
-    `BertForSequenceClassification` (same config) in eval mode under `torch.inference_mode`,
+  * bert_tf_fixed (not in the default --impls): the same export with `bucket_size=None`, every
+    batch packed to --seq_length: what the buckets save;
+  * torch: Hugging Face `BertTokenizerFast` (Rust, from the same vocab.txt) with
+    `padding="longest"` (the pipelines' and `Trainer`'s default: each batch padded to its longest
+    text) + `BertForSequenceClassification` (same config) in eval mode under `torch.inference_mode`,
     bf16 via `torch.autocast("cpu")` (needs `pip install -e '.[bench]'`; skipped without torch);
   * keras_hub: `BertTextClassifierPreprocessor` (its `BertTokenizer` built from the vocab list) +
     `BertTextClassifier` (a `BertBackbone` with a Dense head on the pooled output), the two
@@ -22,17 +27,21 @@ random weights: only speed is measured), tokenization included, in this process'
     run by its `Runner`: batch-1 latency and file size.
 
 Each (implementation, precision) runs in its own subprocess of this script, back to back on the
-same texts, after warm-up calls. Texts are consecutive docstring lines of Python's standard
-library (bench/corpus.py) joined to ≥ --min_chars characters, so most fill --seq_length tokens;
-the vocab is --vocab_file (default: Google's uncased vocab from ../shared/data when present,
+same texts, after warm-up calls, over each of --datasets in turn: `sst2` (GLUE SST-2 dev
+sentences), `mrpc` (GLUE MRPC dev pairs, through the pair signature/API of each implementation),
+both real text from ../shared/data with a same-length fallback (bench/real_text.py), and
+`docstrings`: consecutive docstring lines of Python's standard library (bench/corpus.py) joined
+to ≥ --min_chars characters, so most fill --seq_length tokens (the fixed-shape forward). The
+vocab is --vocab_file (default: Google's uncased vocab from ../shared/data when present,
 else a WordPiece vocab learned from the same corpus by bert_tf.text.build_vocab).
 
 Latency: --latency_requests requests of one text per repeat, p50 and p99 of them (ms). Throughput:
 --throughput_batches batches of --batch_size texts per repeat (sequences/s). The table shows the
-median over --repeats (and the best), the speed-up of bert_tf over each peer at the same precision
-(TFLite: against bert_tf float32), and the model FLOPs utilisation at --batch_size: forward matmul
-FLOPs per sequence from the config (≈ 22.4 GFLOP for BERT-base at 128 tokens) against this CPU's
-peak from DESIGN.md §10 (fp32 ≈ 0.33, AMX bf16 ≈ 5.3 TFLOP/s on 2 cores).
+median over --repeats (and the best), the speed-up of bert_tf over each peer at the same dataset
+and precision (TFLite: against bert_tf float32), and the model FLOPs utilisation at --batch_size:
+the useful forward matmul FLOPs (each text at its own packed length, padding not counted; ≈ 22.4
+GFLOP for BERT-base at 128 tokens) against the CPU's nominal peak (bench/report.py, which adds
+the MFU against the peak bench/peak.py measures).
 """
 from __future__ import annotations
 
@@ -46,6 +55,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The checkout's bert_tf, not whichever one the interpreter has installed.
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
@@ -55,10 +66,13 @@ flags.DEFINE_integer("seq_length", 128, "Packed sequence length (max_seq_length 
 flags.DEFINE_integer("batch_size", 32, "Texts per call in the throughput measurement.")
 flags.DEFINE_integer("latency_requests", 40, "Batch-1 requests per repeat (after warm-up).")
 flags.DEFINE_integer("throughput_batches", 3, "Batches of --batch_size per repeat.")
-flags.DEFINE_integer("warmup", 5, "Untimed batch-1 calls (plus one full batch) before timing.")
+flags.DEFINE_integer("warmup", 10, "Untimed batch-1 calls (plus one full batch) before timing, "
+                     "on texts spread from the shortest to the longest.")
 flags.DEFINE_integer("repeats", 3, "Timed repeats per implementation (latency and throughput).")
 flags.DEFINE_list("impls", ["bert_tf", "torch", "keras_hub", "tflite"],
-                  "Implementations to measure.")
+                  "Implementations to measure (also: bert_tf_fixed).")
+flags.DEFINE_list("datasets", ["sst2", "mrpc", "docstrings"],
+                  "Texts to serve: sst2 (sentences), mrpc (pairs), docstrings (long texts).")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
 flags.DEFINE_list("tflite_quantize", ["none", "float16", "dynamic_int8"],
                   "TFLite conversions to measure (the `quantize` of bert_tf.serving.tflite).")
@@ -78,14 +92,16 @@ flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/
 flags.DEFINE_string("worker", None, "(internal) step:impl:precision to run in this process.")
 FLAGS = flags.FLAGS
 
-PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}  # DESIGN.md §10, this 2-core CPU
+# Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
+from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
 # bert_tf's bf16 SavedModel is exported as users should serve it: `--mixed_precision=bfloat16`,
 # bfloat16 weights (LayerNorm/softmax in float32), no per-call weight casts.
 EXPORT_POLICY = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
 LABELS = ["negative", "positive"]
 IMPL_NAMES = {
-    "bert_tf": "bert_tf SavedModel (serving_default)",
-    "torch": "HF BertTokenizerFast + BertForSequenceClassification",
+    "bert_tf": "bert_tf SavedModel (bucketed length)",
+    "bert_tf_fixed": "bert_tf SavedModel (fixed length)",
+    "torch": "HF BertTokenizerFast (padding=longest) + BertForSequenceClassification",
     "keras_hub": "keras-hub BertTextClassifierPreprocessor + BertTextClassifier",
     "tflite": "bert_tf TFLite (Runner)",
 }
@@ -112,28 +128,33 @@ def make_texts(lines: list[str], count: int, min_chars: int) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- timing
-def measure(predict, texts: list[str], batch_size: int, requests: int, batches: int,
+def measure(predict, items: list[tuple[str, ...]], batch_size: int, requests: int, batches: int,
             repeats: int, warmup: int) -> dict:
-    """Latencies (ms) of batch-1 calls and sequences/s of `batches` batches, per repeat."""
-    n = len(texts)
-    for i in range(warmup):
-        predict(texts[i % n:i % n + 1])
+    """Latencies (ms) of batch-1 calls and sequences/s of `batches` batches, per repeat. `items`
+    are (text,) or (text_a, text_b); `predict` takes a list of them."""
+    n = len(items)
+    # Warm-up texts spread from the shortest to the longest, so that shape-keyed caches (oneDNN
+    # primitives per bucket length, torch's per padded length) are warm before timing.
+    by_length = sorted(range(n), key=lambda i: sum(map(len, items[i])))
+    for j in range(warmup):
+        i = by_length[j * (n - 1) // max(1, warmup - 1)]
+        predict(items[i:i + 1])
     if batches:
-        predict(texts[:batch_size])
+        predict(items[:batch_size])
     latency, throughput, k = [], [], warmup
     for _ in range(repeats):
         times = []
         for _ in range(requests):
-            text = texts[k % n]
+            item = items[k % n]
             k += 1
             start = time.perf_counter()
-            predict([text])
+            predict([item])
             times.append((time.perf_counter() - start) * 1e3)
         latency.append(times)
         if batches:
             chunks = []
             for _ in range(batches):
-                chunks.append([texts[(k + j) % n] for j in range(batch_size)])
+                chunks.append([items[(k + j) % n] for j in range(batch_size)])
                 k += batch_size
             start = time.perf_counter()
             for chunk in chunks:
@@ -148,37 +169,44 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
+def _columns(batch: list[tuple[str, ...]]) -> list[list[str]]:
+    """[texts] or [texts_a, texts_b] of a batch of items."""
+    return [list(column) for column in zip(*batch)]
+
+
 # ----------------------------------------------------------------------------- workers
-def _spec(cfg_path: str, vocab_file: str, precision: str):
-    from bert_tf.serving.export import ExportSpec
+def _spec(cfg_path: str, vocab_file: str, impl: str, precision: str):
+    from bert_tf.serving.export import DEFAULT_BUCKET_SIZE, ExportSpec
 
     return ExportSpec.from_files("classifier", cfg_path, vocab_file,
                                  do_lower_case=FLAGS.do_lower_case,
                                  max_seq_length=FLAGS.seq_length, labels=LABELS,
-                                 dtype_policy=EXPORT_POLICY[precision])
+                                 dtype_policy=EXPORT_POLICY[precision],
+                                 bucket_size=None if impl == "bert_tf_fixed"
+                                 else DEFAULT_BUCKET_SIZE)
 
 
-def _saved_model_dir(work: str, precision: str) -> str:
-    return os.path.join(work, "saved_model", precision, "1")
+def _saved_model_dir(work: str, impl: str, precision: str) -> str:
+    return os.path.join(work, "saved_model", f"{impl}_{precision}", "1")
 
 
 def _tflite_path(work: str, quantize: str) -> str:
     return os.path.join(work, "tflite", f"classifier_{quantize}.tflite")
 
 
-def _export_bert_tf(work: str, vocab_file: str, precision: str) -> dict:
+def _export_bert_tf(work: str, vocab_file: str, impl: str, precision: str) -> dict:
     import keras
 
     from bert_tf.serving.export import export_saved_model
 
     keras.utils.set_random_seed(0)
-    spec = _spec(FLAGS.config, vocab_file, precision)
+    spec = _spec(FLAGS.config, vocab_file, impl, precision)
     model = spec.build_model()
     start = time.perf_counter()
     path = export_saved_model(spec.serving_module(model), spec,
-                              os.path.join(work, "saved_model"), precision, version=1,
-                              overwrite=True)
-    assert path == _saved_model_dir(work, precision), path
+                              os.path.join(work, "saved_model"), f"{impl}_{precision}",
+                              version=1, overwrite=True)
+    assert path == _saved_model_dir(work, impl, precision), path
     return {"export_s": time.perf_counter() - start}
 
 
@@ -189,7 +217,7 @@ def _convert_tflite(work: str, quantize: str) -> dict:
         return {"skip": "bert_tf.serving.tflite not available"}
     from bert_tf.serving.export import load_exported
 
-    spec, model = load_exported(_saved_model_dir(work, "float32"))
+    spec, model = load_exported(_saved_model_dir(work, "bert_tf", "float32"))
     path = _tflite_path(work, quantize)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     start = time.perf_counter()
@@ -197,28 +225,46 @@ def _convert_tflite(work: str, quantize: str) -> dict:
     return {"convert_s": time.perf_counter() - start, "file_mb": os.path.getsize(path) / 1e6}
 
 
-def _predict_bert_tf(work: str, precision: str, texts: list[str]):
+def _length_info(path: str, cfg: dict, datasets: dict) -> dict:
+    """Per dataset: mean packed length, share of texts that fill --seq_length and the useful
+    forward FLOPs per item (each at its own packed length), with bert_tf's tokenizer."""
+    import numpy as np
     import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (the tf-text ops of the graph)
 
-    path = _saved_model_dir(work, precision)
-    loaded = tf.saved_model.load(path)
-    serve = loaded.signatures["serving_default"]
-
-    def predict(batch):
-        out = serve(text=tf.constant(batch))
-        return {k: v.numpy() for k, v in out.items()}
-
-    # How full the sequences are (same tokenizer rules for every implementation).
     from bert_tf.serving.export import read_export_metadata
     from bert_tf.text import BertPreprocessor, load_vocab
 
     meta = read_export_metadata(path)
     pre = BertPreprocessor(load_vocab(os.path.join(path, "assets", "vocab.txt")),
                            do_lower_case=meta["do_lower_case"], seq_length=meta["max_seq_length"])
-    mask = pre(tf.constant(texts))["input_mask"].numpy()
-    info = {"mean_tokens": float(mask.sum(1).mean()), "full_fraction": float(mask[:, -1].mean())}
-    return predict, info
+    out = {}
+    for name, items in datasets.items():
+        columns = [tf.constant(c) for c in _columns(items)]
+        mask = pre(columns[0] if len(columns) == 1 else tuple(columns))["input_mask"].numpy()
+        lengths = mask.sum(1)
+        out[name] = {"mean_tokens": float(lengths.mean()),
+                     "full_fraction": float(mask[:, -1].mean()),
+                     "flops_per_item": float(np.mean([forward_flops(cfg, int(n))
+                                                      for n in lengths]))}
+    return out
+
+
+def _predict_bert_tf(work: str, impl: str, precision: str):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the tf-text ops of the graph)
+
+    signatures = tf.saved_model.load(_saved_model_dir(work, impl, precision)).signatures
+
+    def predict(batch):
+        columns = _columns(batch)
+        if len(columns) == 1:
+            out = signatures["serving_default"](text=tf.constant(columns[0]))
+        else:
+            out = signatures["text_pair"](text=tf.constant(columns[0]),
+                                          text_b=tf.constant(columns[1]))
+        return {k: v.numpy() for k, v in out.items()}
+
+    return predict, {}
 
 
 def _predict_torch(cfg: dict, vocab_file: str, precision: str):
@@ -255,7 +301,8 @@ def _predict_torch(cfg: dict, vocab_file: str, precision: str):
     bf16 = precision == "mixed_bfloat16"
 
     def predict(batch):
-        enc = tokenizer(batch, padding="max_length", truncation=True,
+        # padding="longest": HF's pipelines and Trainer pad each batch to its longest text.
+        enc = tokenizer(*_columns(batch), padding="longest", truncation=True,
                         max_length=FLAGS.seq_length, return_tensors="pt")
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(**enc).logits.float()
@@ -289,14 +336,21 @@ def _predict_keras_hub(cfg: dict, vocab_file: str, precision: str):
     classifier = keras_hub.models.BertTextClassifier(backbone, num_classes=len(LABELS))
     label_table = tf.constant(LABELS)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def serve(text):
-        logits = tf.cast(classifier(preprocessor(text), training=False), tf.float32)
+    def outputs(inputs):
+        logits = tf.cast(classifier(inputs, training=False), tf.float32)
         return {"probabilities": tf.nn.softmax(logits, -1), "logits": logits,
                 "label": tf.gather(label_table, tf.argmax(logits, -1))}
 
+    text = tf.TensorSpec([None], tf.string)
+    serve = tf.function(lambda a: outputs(preprocessor(a)), input_signature=[text])
+    # A tuple as the first positional argument would be read as (x, y): pass pairs as x=.
+    serve_pair = tf.function(lambda a, b: outputs(preprocessor(x=(a, b))),
+                             input_signature=[text, text])
+
     def predict(batch):
-        return {k: v.numpy() for k, v in serve(tf.constant(batch)).items()}
+        columns = [tf.constant(c) for c in _columns(batch)]
+        out = serve(*columns) if len(columns) == 1 else serve_pair(*columns)
+        return {k: v.numpy() for k, v in out.items()}
 
     return predict, {"keras_hub": keras_hub.__version__}
 
@@ -308,7 +362,11 @@ def _predict_tflite(work: str, quantize: str):
         return None, {"skip": "bert_tf.serving.tflite not available"}
     path = _tflite_path(work, quantize)
     runner = tflite.Runner(path, num_threads=os.cpu_count())
-    return runner.predict, {"file_mb": os.path.getsize(path) / 1e6, "threads": os.cpu_count()}
+
+    def predict(batch):
+        return runner.predict(*_columns(batch))
+
+    return predict, {"file_mb": os.path.getsize(path) / 1e6, "threads": os.cpu_count()}
 
 
 def _run_worker(spec: str) -> None:
@@ -318,14 +376,16 @@ def _run_worker(spec: str) -> None:
     with open(FLAGS.config) as fh:
         cfg = json.load(fh)
     if step == "export":
-        result = _export_bert_tf(work, vocab_file, precision) if impl == "bert_tf" \
-            else _convert_tflite(work, precision)
+        result = _convert_tflite(work, precision) if impl == "tflite" \
+            else _export_bert_tf(work, vocab_file, impl, precision)
         print("RESULT " + json.dumps(result), flush=True)
         return
     with open(os.path.join(work, "texts.json"), encoding="utf-8") as f:
-        texts = json.load(f)
-    if impl == "bert_tf":
-        predict, info = _predict_bert_tf(work, precision, texts)
+        datasets = {name: [tuple(item) for item in items]
+                    for name, items in json.load(f)["items"].items()}
+    if impl.startswith("bert_tf"):
+        predict, info = _predict_bert_tf(work, impl, precision)
+        info["datasets"] = _length_info(_saved_model_dir(work, impl, precision), cfg, datasets)
     elif impl == "torch":
         predict, info = _predict_torch(cfg, vocab_file, precision)
     elif impl == "keras_hub":
@@ -335,14 +395,15 @@ def _run_worker(spec: str) -> None:
     if predict is None:
         print("RESULT " + json.dumps(info), flush=True)
         return
-    out = predict(texts[:2])
-    labels = list(out["label"])
-    if len(labels) != 2 or tuple(out["probabilities"].shape) != (2, len(LABELS)):
-        raise RuntimeError(f"{impl}: unexpected outputs {out}")
-    batches = 0 if impl == "tflite" else FLAGS.throughput_batches  # TFLite: batch 1 only
-    result = measure(predict, texts, FLAGS.batch_size, FLAGS.latency_requests, batches,
-                     FLAGS.repeats, FLAGS.warmup)
-    print("RESULT " + json.dumps(dict(result, info=info)), flush=True)
+    results = {}
+    for name, items in datasets.items():
+        out = predict(items[:2])
+        if len(list(out["label"])) != 2 or tuple(out["probabilities"].shape) != (2, len(LABELS)):
+            raise RuntimeError(f"{impl} on {name}: unexpected outputs {out}")
+        batches = 0 if impl == "tflite" else FLAGS.throughput_batches  # TFLite: batch 1 only
+        results[name] = measure(predict, items, FLAGS.batch_size, FLAGS.latency_requests,
+                                batches, FLAGS.repeats, FLAGS.warmup)
+    print("RESULT " + json.dumps({"datasets": results, "info": info}), flush=True)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -361,9 +422,11 @@ def _subprocess(step: str, work: str) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def _prepare(work: str) -> tuple[str, list[str]]:
-    """Writes work/vocab.txt and work/texts.json; returns a description of the vocab and the texts."""
+def _prepare(work: str) -> tuple[str, dict[str, str]]:
+    """Writes work/vocab.txt and work/texts.json ({"items": {dataset: [[text(, text_b)], ...]}});
+    returns a description of the vocab and of each dataset's texts."""
     from corpus import stdlib_docstring_lines
+    from real_text import load
     from report import shared_vocab_file
 
     lines = stdlib_docstring_lines()
@@ -382,13 +445,22 @@ def _prepare(work: str) -> tuple[str, list[str]]:
         with open(target, "w", encoding="utf-8") as f:
             f.write("".join(t + "\n" for t in tokens))
         described = f"learned from the corpus by bert_tf.text.build_vocab ({len(tokens):,} tokens)"
-    texts = make_texts(lines, FLAGS.num_texts, FLAGS.min_chars)
+    items, sources = {}, {}
+    for name in FLAGS.datasets:
+        if name == "docstrings":
+            items[name] = [[t] for t in make_texts(lines, FLAGS.num_texts, FLAGS.min_chars)]
+            sources[name] = (f"{len(items[name])} stdlib docstring texts of ≥ {FLAGS.min_chars} "
+                             "characters")
+        else:
+            loaded, _, sources[name] = load(name)
+            items[name] = [list(item) for item in loaded]
     with open(os.path.join(work, "texts.json"), "w", encoding="utf-8") as f:
-        json.dump(texts, f)
-    return described, texts
+        json.dump({"items": items}, f)
+    return described, sources
 
 
-def _summary(result: dict | None) -> dict | None:
+def _summary(result: dict | None, dataset: str) -> dict | None:
+    result = ((result or {}).get("datasets") or {}).get(dataset)
     if not result or "latency_ms" not in result:
         return None
     p50 = [percentile(t, 50) for t in result["latency_ms"]]
@@ -396,38 +468,60 @@ def _summary(result: dict | None) -> dict | None:
     return {"p50": p50, "p99": p99, "throughput": result["throughput"]}
 
 
+def _runs() -> list[tuple[str, str]]:
+    runs: list[tuple[str, str]] = []
+    for precision in FLAGS.precisions:
+        runs += [(impl, precision) for impl in FLAGS.impls if impl != "tflite"]
+    if "tflite" in FLAGS.impls:
+        runs += [("tflite", q) for q in FLAGS.tflite_quantize]
+    return runs
+
+
+def _prerequisites(impl: str, precision: str) -> list[tuple[str, str]]:
+    """Exports an implementation needs: its SavedModel; TFLite converts the float32 export."""
+    if impl.startswith("bert_tf"):
+        return [(impl, precision)]
+    if impl == "tflite":
+        return [("bert_tf", "float32"), ("tflite", precision)]
+    return []
+
+
+def _length_infos(results) -> dict:
+    """The bert_tf worker's per-dataset lengths and FLOPs (the same for every precision)."""
+    for (impl, _), result in results.items():
+        datasets = ((result or {}).get("info") or {}).get("datasets")
+        if impl.startswith("bert_tf") and datasets:
+            return datasets
+    return {}
+
+
 def main(argv) -> None:
     del argv
     if FLAGS.worker:
         _run_worker(FLAGS.worker)
         return
+    unknown = set(FLAGS.impls) - set(IMPL_NAMES)
+    if unknown:
+        raise app.UsageError(f"unknown --impls {sorted(unknown)}: expected {sorted(IMPL_NAMES)}")
     with open(FLAGS.config) as fh:
         cfg = json.load(fh)
     seq, batch = FLAGS.seq_length, FLAGS.batch_size
-    flops = forward_flops(cfg, seq)
     work = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_serving_")
     os.makedirs(work, exist_ok=True)
     try:
-        vocab_desc, texts = _prepare(work)
+        vocab_desc, sources = _prepare(work)
         print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} "
-              f"H{cfg['hidden_size']}; seq {seq}; {flops / 1e9:.2f} GFLOP per sequence forward; "
-              f"vocab {vocab_desc}; {len(texts)} texts of ≥ {FLAGS.min_chars} chars; latency: "
+              f"H{cfg['hidden_size']}; max seq {seq}; {forward_flops(cfg, seq) / 1e9:.2f} GFLOP "
+              f"per {seq}-token sequence forward; vocab {vocab_desc}; datasets: "
+              f"{'; '.join(f'{k}: {v}' for k, v in sources.items())}; latency: "
               f"{FLAGS.latency_requests} batch-1 requests, throughput: "
               f"{FLAGS.throughput_batches} batches of {batch}; {FLAGS.repeats} repeats; "
               f"{os.cpu_count()} CPUs", flush=True)
-        runs: list[tuple[str, str]] = []
-        for precision in FLAGS.precisions:
-            runs += [(impl, precision) for impl in FLAGS.impls if impl != "tflite"]
-        if "tflite" in FLAGS.impls:
-            runs += [("tflite", q) for q in FLAGS.tflite_quantize]
         exports: dict[tuple[str, str], dict] = {}
         results: dict[tuple[str, str], dict] = {}
-        for impl, precision in runs:
-            # bert_tf needs its export; TFLite converts the float32 export.
-            prereq = {"bert_tf": [("bert_tf", precision)],
-                      "tflite": [("bert_tf", "float32"), ("tflite", precision)]}.get(impl, [])
+        for impl, precision in _runs():
             failed = None
-            for key in prereq:
+            for key in _prerequisites(impl, precision):
                 if key not in exports:
                     exports[key] = _subprocess(f"export:{key[0]}:{key[1]}", work)
                 if "error" in exports[key] or "skip" in exports[key]:
@@ -439,13 +533,13 @@ def main(argv) -> None:
                 print(f"  {impl} {precision}: skipped: {result['skip']}", flush=True)
             elif "error" in result:
                 print(f"  {impl} {precision}: not measured ({result['error']})", flush=True)
-            elif impl == "bert_tf" and precision == FLAGS.precisions[0]:
-                info = result["info"]
-                print(f"  texts: {info['mean_tokens']:.1f} tokens on average, "
-                      f"{info['full_fraction']:.0%} fill all {seq}", flush=True)
-        _print_table(results, exports, flops, batch)
+        lengths = _length_infos(results)
+        for name, info in lengths.items():
+            print(f"  {name}: {info['mean_tokens']:.1f} tokens on average, "
+                  f"{info['full_fraction']:.0%} fill all {seq}", flush=True)
+        _print_table(results, exports, lengths, batch)
         if FLAGS.json_output:
-            _write_json(results, exports, flops, cfg, vocab_desc)
+            _write_json(results, exports, lengths, cfg, vocab_desc, sources)
     finally:
         if not FLAGS.work_dir:
             shutil.rmtree(work, ignore_errors=True)
@@ -455,69 +549,86 @@ def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
-def _print_table(results, exports, flops: float, batch: int) -> None:
+def _ours_key(impl: str, precision: str) -> tuple[str, str]:
+    return ("bert_tf", "float32" if impl == "tflite" else precision)
+
+
+def _print_table(results, exports, lengths: dict, batch: int) -> None:
     print()
-    print(f"| implementation | precision | p50 ms | p99 ms | bert_tf speed-up (p50) | "
+    print(f"| dataset | implementation | precision | p50 ms | p99 ms | bert_tf speed-up (p50) | "
           f"batch-{batch} seq/s | bert_tf speed-up (seq/s) | MFU at batch {batch} | file MB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for (impl, precision), result in results.items():
-        s = _summary(result)
-        ours = _summary(results.get(("bert_tf", "float32" if impl == "tflite" else precision)))
-        label = f"quantize={precision}" if impl == "tflite" else precision
-        if s is None:
-            why = "skipped" if "skip" in (result or {}) else "not measured"
-            print(f"| {IMPL_NAMES[impl]} | {label} | {why} | — | — | — | — | — | — |")
-            continue
-        p50, p99 = statistics.median(s["p50"]), statistics.median(s["p99"])
-        rate = statistics.median(s["throughput"]) if s["throughput"] else None
-        lat_ratio = statistics.median(s["p50"]) / statistics.median(ours["p50"]) if ours else None
-        rate_ratio = (statistics.median(ours["throughput"]) / rate
-                      if ours and rate and ours["throughput"] else None)
-        peak = PEAK_FLOPS.get(precision)
-        mfu = rate * flops / peak if rate and peak else None
-        size = exports.get((impl, precision), {}).get("file_mb") if impl == "tflite" else None
-        print(f"| {IMPL_NAMES[impl]} | {label} | {p50:.1f} | {p99:.1f} | "
-              f"{_fmt(lat_ratio, '.2f') + '×' if lat_ratio else '—'} | {_fmt(rate, '.2f')} | "
-              f"{_fmt(rate_ratio, '.2f') + '×' if rate_ratio else '—'} | "
-              f"{_fmt(mfu and mfu * 100, '.1f') + '%' if mfu else '—'} | {_fmt(size, '.1f')} |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for dataset in FLAGS.datasets:
+        flops = (lengths.get(dataset) or {}).get("flops_per_item")
+        for (impl, precision), result in results.items():
+            s = _summary(result, dataset)
+            ours = _summary(results.get(_ours_key(impl, precision)), dataset)
+            label = f"quantize={precision}" if impl == "tflite" else precision
+            if s is None:
+                why = "skipped" if "skip" in (result or {}) else "not measured"
+                print(f"| {dataset} | {IMPL_NAMES[impl]} | {label} | {why} | — | — | — | — | — "
+                      "| — |")
+                continue
+            p50, p99 = statistics.median(s["p50"]), statistics.median(s["p99"])
+            rate = statistics.median(s["throughput"]) if s["throughput"] else None
+            lat_ratio = p50 / statistics.median(ours["p50"]) if ours else None
+            rate_ratio = (statistics.median(ours["throughput"]) / rate
+                          if ours and rate and ours["throughput"] else None)
+            peak = PEAK_FLOPS.get(precision)
+            mfu = rate * flops / peak if rate and peak and flops else None
+            size = exports.get((impl, precision), {}).get("file_mb") if impl == "tflite" else None
+            print(f"| {dataset} | {IMPL_NAMES[impl]} | {label} | {p50:.1f} | {p99:.1f} | "
+                  f"{_fmt(lat_ratio, '.2f') + '×' if lat_ratio else '—'} | {_fmt(rate, '.2f')} | "
+                  f"{_fmt(rate_ratio, '.2f') + '×' if rate_ratio else '—'} | "
+                  f"{_fmt(mfu and mfu * 100, '.1f') + '%' if mfu else '—'} | "
+                  f"{_fmt(size, '.1f')} |")
     print("\n(medians over repeats; bert_tf speed-up = this ÷ bert_tf for latency, bert_tf ÷ this "
           "for seq/s, > 1 when bert_tf is faster; TFLite is compared with bert_tf float32)")
 
 
-def _write_json(results, exports, flops: float, cfg: dict, vocab_desc: str) -> None:
+def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
+                sources: dict) -> None:
     from report import result_row, write_results
 
     rows = []
-    for (impl, precision), result in results.items():
-        s = _summary(result)
-        tflite = impl == "tflite"
-        group = "float32" if tflite else precision
-        name = IMPL_NAMES[impl] + (f", quantize={precision}" if tflite else "")
-        common = dict(group=group, ours=impl == "bert_tf",
-                      note=(result or {}).get("skip") or (result or {}).get("error"))
-        if s is None:
-            rows.append(result_row(name, "latency p50", "ms", [], better="lower", **common))
-            continue
-        rows.append(result_row(name, "latency p50", "ms", s["p50"], better="lower", **common))
-        rows.append(result_row(name, "latency p99", "ms", s["p99"], better="lower", **common))
-        if s["throughput"]:
-            rows.append(result_row(name, f"throughput at batch {FLAGS.batch_size}",
-                                   "sequences/s", s["throughput"], better="higher",
-                                   flops_per_item=flops, peak_flops=PEAK_FLOPS.get(precision),
-                                   **common))
-        if tflite and "file_mb" in exports.get((impl, precision), {}):
-            rows.append(result_row(name, "file size", "MB", [exports[(impl, precision)]["file_mb"]],
-                                   better=None, **common))
-    info = {"vocab": vocab_desc, "forward_gflop_per_sequence": flops / 1e9,
+    for dataset in FLAGS.datasets:
+        flops = (lengths.get(dataset) or {}).get("flops_per_item")
+        for (impl, precision), result in results.items():
+            s = _summary(result, dataset)
+            tflite = impl == "tflite"
+            group = f"{dataset}, {'float32' if tflite else precision}"
+            name = IMPL_NAMES[impl] + (f", quantize={precision}" if tflite else "")
+            common = dict(group=group, ours=impl == "bert_tf",
+                          note=(result or {}).get("skip") or (result or {}).get("error"))
+            if s is None:
+                rows.append(result_row(name, "latency p50", "ms", [], better="lower", **common))
+                continue
+            rows.append(result_row(name, "latency p50", "ms", s["p50"], better="lower", **common))
+            rows.append(result_row(name, "latency p99", "ms", s["p99"], better="lower", **common))
+            if s["throughput"]:
+                rows.append(result_row(name, f"throughput at batch {FLAGS.batch_size}",
+                                       "sequences/s", s["throughput"], better="higher",
+                                       flops_per_item=flops,
+                                       peak_flops=PEAK_FLOPS.get(precision), **common))
+            if tflite and "file_mb" in exports.get((impl, precision), {}) and \
+                    dataset == FLAGS.datasets[0]:
+                rows.append(result_row(name, "file size", "MB",
+                                       [exports[(impl, precision)]["file_mb"]], better=None,
+                                       **common))
+    info = {"vocab": vocab_desc, "datasets": sources, "lengths": lengths,
             "exports": {f"{i}:{p}": v for (i, p), v in exports.items()},
             "workers": {f"{i}:{p}": (r or {}).get("info") for (i, p), r in results.items()}}
+    described = "; ".join(f"{name}: {sources[name]}, {lengths[name]['mean_tokens']:.1f} tokens "
+                          f"on average" if name in lengths else f"{name}: {sources[name]}"
+                          for name in FLAGS.datasets)
     write_results(FLAGS.json_output, "serving", rows, info=info,
                   description=f"{os.path.basename(FLAGS.config)} (L{cfg['num_hidden_layers']} "
                               f"H{cfg['hidden_size']}), strings in → class probabilities out, "
-                              f"seq {FLAGS.seq_length}; latency: {FLAGS.latency_requests} "
+                              f"max seq {FLAGS.seq_length}; latency: {FLAGS.latency_requests} "
                               f"batch-1 requests per repeat; throughput: "
                               f"{FLAGS.throughput_batches} batches of {FLAGS.batch_size}; "
-                              f"vocab {vocab_desc}")
+                              f"vocab {vocab_desc}; texts: {described}; MFU counts the useful "
+                              f"FLOPs (each text at its own length)")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ flags.DEFINE_integer("doc_stride", None, "token_classifier: window stride (in Wo
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "bfloat16"],
                   "Dtype policy of the exported graph; bfloat16 also stores the weights in "
                   "bfloat16 (fastest on AMX CPUs and TPUs). Outputs stay float32.")
+flags.DEFINE_integer("bucket_size", 16,
+                     "Pack each request batch to its longest text rounded up to a multiple of "
+                     "this, capped at --max_seq_length (outputs unchanged, short texts faster); "
+                     "0 packs every batch to --max_seq_length.")
 flags.DEFINE_string("export_dir", None, "Model base directory for TF Serving.")
 flags.DEFINE_string("model_name", None, "Model name (a directory under --export_dir).")
 flags.DEFINE_integer("version", None, "Version number (default: newest existing + 1).")
@@ -47,7 +51,8 @@ def main(argv):
     spec = spec_from_checkpoint(FLAGS.task, FLAGS.init_checkpoint, FLAGS.bert_config_file,
                            FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
                            FLAGS.labels, top_k=FLAGS.top_k,
-                           dtype_policy=FLAGS.mixed_precision, doc_stride=FLAGS.doc_stride)
+                           dtype_policy=FLAGS.mixed_precision, doc_stride=FLAGS.doc_stride,
+                           bucket_size=FLAGS.bucket_size or None)
     path = export_from_checkpoint(spec, FLAGS.init_checkpoint, FLAGS.export_dir,
                                   FLAGS.model_name, version=FLAGS.version,
                                   overwrite=FLAGS.overwrite)

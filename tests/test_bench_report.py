@@ -8,8 +8,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT = os.path.join(REPO, "bench", "report.py")
-TITLES = ["Tokenization + packing (`tokenization`)", "create_pretraining_data (`pretraining_data`)",
+TITLES = ["Measured peak (large GEMMs) (`peak`)", "Tokenization + packing (`tokenization`)", "create_pretraining_data (`pretraining_data`)",
           "Pretraining step (`pretraining`)", "Fine-tuning step (classifier) (`finetuning`)",
+          "One MRPC epoch, fine-tuning wall-clock (`finetuning_epoch`)",
           "Serving (strings in → classifier outputs) (`serving`)"]
 TABLE_HEADER = "| implementation |"
 COLUMNS = ["best", "median", "speed-up of ours (median)"]
@@ -38,7 +39,10 @@ def _canned_results() -> dict:
                     group="float32", flops=22.4e9, peak=0.33e12),
                _row("tflite, quantize=dynamic_int8", "file size", "MB", [110.0], None,
                     group="float32")]
+    peak = [_row("tf matmul", "matmul 4096×4096×4096", "TFLOP/s", [0.2, 0.25], ours=True,
+                 group="float32")]
     return {
+        "peak": peak,
         "tokenization": [_row("ours", "throughput", "sentences/s", [1e5, 1.1e5], ours=True),
                          _row("rust", "throughput", "sentences/s", [4e4, 3e4])],
         "pretraining_data": [_row("ours, later calls", "throughput", "instances/s", [7e4],
@@ -47,6 +51,11 @@ def _canned_results() -> dict:
                                   ours=True),
                              _row("reference", "throughput", "instances/s", [6e3])],
         "pretraining": train, "finetuning": train, "serving": serving,
+        "finetuning_epoch": [
+            _row("bert_tf", "one epoch + dev eval, process wall-clock", "s", [60.0], "lower",
+                 True, "float32"),
+            _row("torch", "one epoch + dev eval, process wall-clock", "s", [90.0], "lower",
+                 False, "float32")],
     }
 
 
@@ -70,7 +79,8 @@ def test_report_renders_from_json(tmp_path):
     for name, rows in _canned_results().items():
         data = {"benchmark": name, "description": f"{name} settings", "rows": rows,
                 "command": [f"bench/{name}.py", "--json_output=x.json"], "settings": {},
-                "info": {}, "date": "2026-01-01T00:00:00+00:00"}
+                "info": {"peak_flops": {"float32": 0.25e12}} if name == "peak" else {},
+                "date": "2026-01-01T00:00:00+00:00"}
         (tmp_path / f"{name}.json").write_text(json.dumps(data), encoding="utf-8")
     output = tmp_path / "BENCHMARKS.md"
     proc = subprocess.run([sys.executable, REPORT, "--from_json", f"--work_dir={tmp_path}",
@@ -85,6 +95,13 @@ def test_report_renders_from_json(tmp_path):
     assert "| torch | float32 | latency p50 | ms | 2 | 120.0 | 125.0 | 1.19× |" in text
     assert "ImportError: no module" in text  # a peer that could not run says why
     assert "python bench/serving.py --json_output=x.json" in text
+    # MFU against the nominal peak and against the one bench/peak.py measured (float32 only).
+    assert "measured by bench/peak.py in this run (large GEMMs through TensorFlow's oneDNN " \
+        "kernels) fp32 0.25 TFLOP/s." in text
+    assert "| MFU (best) | MFU (median) | MFU of measured peak (best) | MFU of measured peak " \
+        "(median) |" in text
+    assert "| bert_tf (ours) | float32 | training throughput | examples/s | 3 | 2.50 | 2.40 | — " \
+        "| 53.0% | 50.9% | 70.0% | 67.2% |" in text
 
 
 @pytest.mark.slow  # runs every benchmark with tiny settings: minutes on 2 cores, not 60 s
@@ -98,6 +115,7 @@ def test_quick_report_end_to_end(tmp_path):
     text = output.read_text(encoding="utf-8")
     _check_markdown(text)
     assert "Quick mode" in text and "Not measured" not in text
-    for name in ("tokenization", "pretraining_data", "pretraining", "finetuning", "serving"):
+    for name in ("peak", "tokenization", "pretraining_data", "pretraining", "finetuning",
+                 "finetuning_epoch", "serving"):
         data = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
         assert data["rows"] and any(row["ours"] and row["values"] for row in data["rows"])

@@ -42,6 +42,7 @@ from bert_tf.serving.modules import SERVING_MODULES as _BASE_MODULES
 from bert_tf.serving.modules import ServingModule
 from bert_tf.serving.token_classifier import TokenClassifierServingModule
 from bert_tf.serving.warmup import write_warmup_requests
+from bert_tf.text.packer import check_bucket_size
 from bert_tf.text.preprocessor import BertPreprocessor
 from bert_tf.text.vocab import Vocab, load_vocab
 
@@ -55,6 +56,8 @@ _SINGLE_TEXT_TASKS = (TokenClassifierServingModule.task,)
 
 METADATA_FILE = "bert_tf_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
+# Request batches are packed to a multiple of this (capped at max_seq_length): 8 shapes at 128.
+DEFAULT_BUCKET_SIZE = 16
 
 DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
@@ -80,6 +83,9 @@ class ExportSpec:
     or `bfloat16`, the fastest on CPUs with AMX/AVX-512-bf16 and on TPUs: the weights are stored
     in bfloat16 (what the mixed policy multiplies with anyway), so no per-call weight casts;
     LayerNorm and the attention softmax still compute in float32. Outputs are float32.
+    `bucket_size`: the SavedModel packs each request batch to its longest text rounded up to a
+    multiple of it, capped at `max_seq_length` (None: always `max_seq_length`); the outputs are
+    the same either way (see `bert_tf.serving.modules`). TFLite stays fixed-length.
     """
 
     task: str
@@ -91,6 +97,7 @@ class ExportSpec:
     top_k: int = 5
     dtype_policy: str = "float32"
     doc_stride: int | None = None
+    bucket_size: int | None = DEFAULT_BUCKET_SIZE
 
     def __post_init__(self):
         if self.task not in SERVING_TASKS:
@@ -107,6 +114,10 @@ class ExportSpec:
         self.labels = [str(x) for x in self.labels or []]
         if self.task == TokenClassifierServingModule.task:
             self.labels = check_labels(self.labels, "token_classifier labels")
+        try:
+            check_bucket_size(self.bucket_size)
+        except (TypeError, ValueError) as e:
+            raise ExportError(str(e)) from None
 
     @classmethod
     def from_files(cls, task: str, bert_config_file: str | os.PathLike,
@@ -118,7 +129,8 @@ class ExportSpec:
         return {"task": self.task, "do_lower_case": self.do_lower_case,
                 "max_seq_length": self.max_seq_length, "labels": self.labels,
                 "top_k": self.top_k, "dtype_policy": self.dtype_policy,
-                "doc_stride": self.doc_stride, "bert_config": self.bert_config.to_dict()}
+                "doc_stride": self.doc_stride, "bucket_size": self.bucket_size,
+                "bert_config": self.bert_config.to_dict()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], vocab: Vocab) -> "ExportSpec":
@@ -126,13 +138,15 @@ class ExportSpec:
                    vocab=vocab, do_lower_case=data["do_lower_case"],
                    max_seq_length=data["max_seq_length"], labels=data.get("labels", []),
                    top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"),
-                   doc_stride=data.get("doc_stride"))
+                   doc_stride=data.get("doc_stride"),
+                   bucket_size=data.get("bucket_size"))  # exports before buckets: fixed
 
     def preprocessor(self, tflite_compatible: bool = False) -> BertPreprocessor:
         return BertPreprocessor(self.vocab, do_lower_case=self.do_lower_case,
                                 seq_length=self.max_seq_length,
                                 tflite_compatible=tflite_compatible,
-                                max_position_embeddings=self.bert_config.max_position_embeddings)
+                                max_position_embeddings=self.bert_config.max_position_embeddings,
+                                bucket_size=None if tflite_compatible else self.bucket_size)
 
     def build_model(self) -> keras.Model:
         """A new (randomly initialised) Keras model for the task."""

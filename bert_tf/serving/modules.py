@@ -15,6 +15,15 @@ return plain tensors, so the SavedModel serves from TF Serving, `saved_model_cli
 - `MaskedLMServingModule` (fill-mask): `serving_default(text)` (and `text_pair`) where the text
   contains one or more literal `[MASK]` → per mask position the `top_k` tokens and their probabilities.
 
+Sequence length follows the data: with a preprocessor whose `bucket_size` is set (what
+`ExportSpec` builds by default), each request batch is packed to its longest text rounded up to
+a multiple of `bucket_size` (capped at `seq_length`), so a 20-token sentence is not computed at
+128. Outputs equal the fixed-length computation: the dropped columns are padding, which
+attention masks out. Per-token outputs (the encoder's `sequence_output`, `encoder_outputs`) are
+zero-padded back to `seq_length` (`ServingModule.pad_to_seq_length`), so their shape does not
+depend on the batch; positions past a text's `[SEP]` are padding (as at fixed length: not
+meaningful), zeros past the batch's bucket.
+
 Texts longer than the preprocessor's `seq_length` are truncated (Google's rule), never refused;
 an empty batch returns empty outputs; an empty string is `[CLS] [SEP]`.
 
@@ -65,6 +74,20 @@ class ServingModule(tf.Module):
 
     def _tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
         return self.preprocessor.tokenize(text)
+
+    def pad_to_seq_length(self, x: tf.Tensor, axis: int = 1) -> tf.Tensor:
+        """`x` with its length axis (`axis`, of size L <= seq_length) zero-padded to the
+        preprocessor's `seq_length`: per-token outputs keep one shape whatever the bucket."""
+        seq_length = self.preprocessor.seq_length
+        if x.shape[axis] == seq_length:
+            return x
+        paddings = [[0, 0]] * x.shape.rank
+        paddings[axis] = [0, seq_length - tf.shape(x)[axis]]
+        padded = tf.pad(x, paddings)
+        shape = x.shape.as_list()
+        shape[axis] = seq_length
+        padded.set_shape(shape)
+        return padded
 
     def _outputs(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The signature's outputs from packed encoder inputs."""
@@ -126,18 +149,25 @@ class EncoderServingModule(ServingModule):
 
     task = "encoder"
 
-    def _outputs(self, inputs):
+    def _encode(self, inputs):
         out = self.model(inputs, training=False)
         return {"pooled_output": tf.cast(out["pooled_output"], tf.float32),
                 "sequence_output": tf.cast(out["sequence_output"], tf.float32),
                 "encoder_outputs": tf.cast(tf.stack(out["encoder_outputs"], axis=1), tf.float32)}
 
+    def _outputs(self, inputs):
+        out = self._encode(inputs)
+        out["sequence_output"] = self.pad_to_seq_length(out["sequence_output"])
+        out["encoder_outputs"] = self.pad_to_seq_length(out["encoder_outputs"], axis=2)
+        return out
+
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="input_word_ids"),
                                   tf.TensorSpec([None, None], tf.int32, name="input_mask"),
                                   tf.TensorSpec([None, None], tf.int32, name="input_type_ids")])
     def encode(self, input_word_ids, input_mask, input_type_ids):
-        return self._outputs({"input_word_ids": input_word_ids, "input_mask": input_mask,
-                              "input_type_ids": input_type_ids})
+        # Already-packed inputs keep their own length (no padding to seq_length).
+        return self._encode({"input_word_ids": input_word_ids, "input_mask": input_mask,
+                             "input_type_ids": input_type_ids})
 
     def signatures(self):
         out = super().signatures()

@@ -26,6 +26,12 @@ text keeps its first seq_length - 2 tokens.
 Outputs are int32 `[batch, seq_length]`: `input_word_ids` (padding = `pad_id`), `input_mask`
 (1 on real tokens incl. [CLS]/[SEP]) and `input_type_ids` (0 for [CLS], A and the first [SEP]; 1 for
 B and its [SEP]; 0 on padding).
+
+Bucketed length (`trim_to_bucket`): a batch packed at `seq_length` is cut to its longest row
+rounded up to a multiple of `bucket_size` (capped at `seq_length`), so short texts are not
+computed at full length, while a model sees only a handful of distinct shapes. Only padding
+columns are dropped (every row's mask ends before the cut), so a model whose padding is masked
+out (attention) gives the same outputs on the real tokens.
 """
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["pack_inputs", "pack_inputs_tflite", "packed_lengths", "min_seq_length"]
+__all__ = ["pack_inputs", "pack_inputs_tflite", "packed_lengths", "min_seq_length",
+           "bucket_length", "trim_to_bucket", "check_bucket_size"]
 
 
 def min_seq_length(num_segments: int) -> int:
@@ -217,3 +224,61 @@ def pack_inputs_tflite(segment_a: Any, segment_b: Any = None, *, seq_length: int
         for v in out.values():
             v.set_shape([None, seq_length])
         return out
+
+
+# ------------------------------------------------------------------------------------------------
+# (c) bucketed length.
+
+
+def check_bucket_size(bucket_size: Any) -> int | None:
+    """`bucket_size` as a positive int, or None (fixed length); TypeError/ValueError otherwise."""
+    if bucket_size is None:
+        return None
+    if isinstance(bucket_size, bool) or not isinstance(bucket_size, int):
+        raise TypeError(f"bucket_size must be a positive int or None, got {bucket_size!r}")
+    if bucket_size < 1:
+        raise ValueError(f"bucket_size must be a positive int or None, got {bucket_size}")
+    return bucket_size
+
+
+def bucket_length(input_mask: tf.Tensor, seq_length: int, bucket_size: int) -> tf.Tensor:
+    """The batch's bucket length: its longest row rounded up to a multiple of `bucket_size`.
+
+    Args:
+      input_mask: int [batch, S] (1 on real tokens, a prefix of each row).
+      seq_length: Python int, the cap (the packed width).
+      bucket_size: Python int > 0.
+
+    Returns:
+      int32 scalar in [min(bucket_size, seq_length), seq_length]; an empty batch gets the smallest
+      bucket, so its outputs keep a non-zero length axis.
+    """
+    # reduce_max of an empty batch is the int32 minimum: the maximum with 1 covers it.
+    longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(input_mask, tf.int32), axis=1)), 1)
+    buckets = (longest + bucket_size - 1) // bucket_size
+    return tf.minimum(buckets * bucket_size, seq_length)
+
+
+def trim_to_bucket(inputs: dict[str, tf.Tensor], bucket_size: int | None
+                   ) -> dict[str, tf.Tensor]:
+    """Packed inputs [batch, S] cut to [batch, bucket_length] (see the module docstring).
+
+    Args:
+      inputs: `pack_inputs` / `pack_inputs_tflite` output (`input_mask` and any other
+        [batch, S] tensors, S static).
+      bucket_size: Python int > 0, or None to return `inputs` unchanged.
+
+    Returns:
+      dict of the same tensors with shape [batch, L], L = `bucket_length(...)` (unknown statically).
+    """
+    bucket_size = check_bucket_size(bucket_size)
+    if bucket_size is None:
+        return inputs
+    seq_length = inputs["input_mask"].shape[1]
+    if seq_length is None:
+        raise ValueError("trim_to_bucket needs packed inputs of a static length")
+    if bucket_size >= seq_length:
+        return inputs
+    with tf.name_scope("trim_to_bucket"):
+        length = bucket_length(inputs["input_mask"], seq_length, bucket_size)
+        return {name: value[:, :length] for name, value in inputs.items()}

@@ -24,7 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.text.packer import min_seq_length, pack_inputs, pack_inputs_tflite
+from bert_tf.text.packer import (check_bucket_size, min_seq_length, pack_inputs,
+                                 pack_inputs_tflite, trim_to_bucket)
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.text.vocab import Vocab, load_vocab
 
@@ -85,12 +86,19 @@ class BertPreprocessor(keras.layers.Layer):
         tflite_compatible: build only TFLite-convertible ops (see `BertTokenizer`); packing then
             uses dense tensor ops.
         max_position_embeddings: if given (the model's), `seq_length` may not exceed it.
+        bucket_size: None (default) packs every batch to `seq_length`. An int packs each batch
+            to its longest row rounded up to a multiple of `bucket_size`, capped at `seq_length`
+            (`bert_tf.text.packer.trim_to_bucket`): only padding columns are dropped, so a
+            model's outputs on the real tokens are unchanged. Not with `tflite_compatible`
+            (TFLite graphs are fixed-shape).
 
     Call: `pre(texts)` with a string tensor [B] (or a list of str, or a NumPy str/bytes array),
-    or `pre((texts_a, texts_b))` for pairs. Returns a dict of int32 [B, seq_length] tensors.
+    or `pre((texts_a, texts_b))` for pairs. Returns a dict of int32 [B, seq_length] tensors
+    ([B, L], L <= seq_length, with `bucket_size`).
 
     Edge cases:
-        - An empty batch (`tf.constant([], tf.string)`, `[]`) gives [0, seq_length] outputs.
+        - An empty batch (`tf.constant([], tf.string)`, `[]`) gives [0, seq_length] outputs
+          ([0, min(bucket_size, seq_length)] with `bucket_size`).
         - An empty or whitespace-only text has no pieces: alone it packs as `[CLS] [SEP]` then
           padding; a pair of them as `[CLS] [SEP] [SEP]` then padding.
         - Texts longer than `seq_length` are truncated with Google's rule (a single text keeps its
@@ -106,7 +114,8 @@ class BertPreprocessor(keras.layers.Layer):
 
     def __init__(self, vocab: Vocab | str | os.PathLike | Sequence[str], do_lower_case: bool = True,
                  seq_length: int = 128, tflite_compatible: bool = False,
-                 max_position_embeddings: int | None = None, **kwargs):
+                 max_position_embeddings: int | None = None, bucket_size: int | None = None,
+                 **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         if isinstance(seq_length, bool) or not isinstance(seq_length, int):
@@ -117,6 +126,10 @@ class BertPreprocessor(keras.layers.Layer):
         if max_position_embeddings is not None and seq_length > max_position_embeddings:
             raise ValueError(f"seq_length {seq_length} exceeds the model's "
                              f"max_position_embeddings ({max_position_embeddings})")
+        self.bucket_size = check_bucket_size(bucket_size)
+        if self.bucket_size is not None and tflite_compatible:
+            raise ValueError("bucket_size needs tflite_compatible=False: a TFLite graph has a "
+                             "fixed seq_length")
         self.vocab_tokens = _vocab_tokens(vocab)
         self.do_lower_case = bool(do_lower_case)
         self.seq_length = seq_length
@@ -147,7 +160,8 @@ class BertPreprocessor(keras.layers.Layer):
 
     def bert_pack_inputs(self, segments: Sequence[tf.RaggedTensor], seq_length: int | None = None
                          ) -> dict[str, tf.Tensor]:
-        """Packs one or two tokenized segments into the encoder's three inputs."""
+        """Packs one or two tokenized segments into the encoder's three inputs (int32
+        [B, seq_length], or [B, bucket length] with `bucket_size`; see the class docstring)."""
         segments = list(segments)
         if not 1 <= len(segments) <= 2:
             raise ValueError(f"bert_pack_inputs takes one or two segments, got {len(segments)}")
@@ -168,8 +182,8 @@ class BertPreprocessor(keras.layers.Layer):
                     message="BertPreprocessor: the two segments of a text pair must have the "
                             "same batch size")
                 with tf.control_dependencies([check]):
-                    return pack(*segments)
-        return pack(*segments)
+                    return trim_to_bucket(pack(*segments), self.bucket_size)
+        return trim_to_bucket(pack(*segments), self.bucket_size)
 
     def call(self, inputs) -> dict[str, tf.Tensor]:
         if isinstance(inputs, dict):
@@ -201,7 +215,7 @@ class BertPreprocessor(keras.layers.Layer):
                 raise TypeError(f"{_EXPECTS}, got dtype {dtype} (a Keras input)")
         if len(segments) == 2:
             _check_pair_batch_sizes(segments[0].shape[0], segments[1].shape[0])
-        shape = (segments[0].shape[0], self.seq_length)
+        shape = (segments[0].shape[0], None if self.bucket_size else self.seq_length)
         return {name: keras.KerasTensor(shape, dtype="int32")
                 for name in ("input_word_ids", "input_mask", "input_type_ids")}
 
@@ -209,5 +223,6 @@ class BertPreprocessor(keras.layers.Layer):
         config = super().get_config()
         config.update(vocab=self.vocab_tokens, do_lower_case=self.do_lower_case,
                       seq_length=self.seq_length, tflite_compatible=self.tflite_compatible,
-                      max_position_embeddings=self.max_position_embeddings)
+                      max_position_embeddings=self.max_position_embeddings,
+                      bucket_size=self.bucket_size)
         return config
