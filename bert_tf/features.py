@@ -121,10 +121,7 @@ def extract_features_to_file(encoder, preprocessor, input_file: str | os.PathLik
                              batch_size: int = 32) -> int:
     """Reads `input_file`, writes Google's JSONL to `output_file`; returns the number of lines.
     The sequence length is the preprocessor's `seq_length`."""
-    max_positions = encoder.config.max_position_embeddings
-    if preprocessor.seq_length > max_positions:
-        raise ValueError(f"max_seq_length {preprocessor.seq_length} exceeds the model's "
-                         f"max_position_embeddings ({max_positions})")
+    encoder.config.check_max_seq_length(preprocessor.seq_length, "max_seq_length")
     examples = read_examples(input_file)
     count = 0
     with tf.io.gfile.GFile(os.fspath(output_file), "w") as out:

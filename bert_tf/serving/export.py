@@ -83,14 +83,8 @@ class ExportSpec:
         if self.task not in SERVING_TASKS:
             raise ExportError(f"unknown task {self.task!r}: expected one of "
                               f"{', '.join(SERVING_TASKS)}")
-        if self.max_seq_length > self.bert_config.max_position_embeddings:
-            raise ExportError(f"max_seq_length {self.max_seq_length} exceeds the model's "
-                              f"max_position_embeddings "
-                              f"({self.bert_config.max_position_embeddings})")
-        if len(self.vocab) > self.bert_config.vocab_size:
-            raise ExportError(f"the vocab{f' {self.vocab.path}' if self.vocab.path else ''} has "
-                              f"{len(self.vocab)} tokens but the config's vocab_size is "
-                              f"{self.bert_config.vocab_size}")
+        self.bert_config.check_max_seq_length(self.max_seq_length, "max_seq_length")
+        self.bert_config.check_vocab_fits(len(self.vocab), self.vocab.path)
         self.labels = [str(x) for x in self.labels or []]
 
     @classmethod

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.config import check_seq_length_fits
 from bert_tf.text.packer import min_seq_length, pack_inputs, pack_inputs_tflite
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.text.vocab import Vocab, load_vocab
@@ -114,9 +115,8 @@ class BertPreprocessor(keras.layers.Layer):
         if seq_length < min_seq_length(1):
             raise ValueError(f"seq_length must be at least {min_seq_length(1)} ([CLS] and [SEP]), "
                              f"got {seq_length}")
-        if max_position_embeddings is not None and seq_length > max_position_embeddings:
-            raise ValueError(f"seq_length {seq_length} exceeds the model's "
-                             f"max_position_embeddings ({max_position_embeddings})")
+        if max_position_embeddings is not None:
+            check_seq_length_fits(seq_length, max_position_embeddings, "seq_length")
         self.vocab_tokens = _vocab_tokens(vocab)
         self.do_lower_case = bool(do_lower_case)
         self.seq_length = seq_length
