@@ -17,7 +17,7 @@ positions per sequence). Peers:
   * Hugging Face `transformers` BertForPreTraining (MLM + NSP) in PyTorch with torch AdamW,
     bf16 via `torch.autocast` (needs `pip install -e '.[bench]'`; skipped if torch is absent).
 Model FLOPs utilisation uses 6 × parameters-in-matmuls × tokens + attention FLOPs per step, against
-this CPU's peak from DESIGN.md §10 (AMX bf16 ≈ 5.3 TFLOP/s, fp32 ≈ 0.33 TFLOP/s on 2 cores).
+this CPU's peak (AMX bf16 ≈ 5.3 TFLOP/s, fp32 ≈ 0.33 TFLOP/s on 2 cores; docs/architecture.md#performance-facts).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ flags.DEFINE_enum("head", "pretraining", ["pretraining", "classifier"],
 flags.DEFINE_string("worker", None, "(internal) impl:precision to time in this process.")
 FLAGS = flags.FLAGS
 
-PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}  # DESIGN.md §10, this 2-core CPU
+PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}  # docs/architecture.md#performance-facts, this 2-core CPU
 IMPL_NAMES = {
     "pretraining": {"bert_tf": "bert_tf BertPretrainer + AdamWeightDecay",
                     "keras_hub": "keras-hub BertMaskedLM (no NSP head) + AdamW",

@@ -9,7 +9,7 @@ JSON files and writes one markdown file: the machine (CPU model, cores, memory, 
 flags), the package versions, the date, the exact commands, and per benchmark a table of every
 measured figure with the best and the median of its runs, the speed-up of ours over each peer
 (medians, same metric and group) and, where FLOPs apply (training, inference), the model FLOPs
-utilisation against this CPU's peak (DESIGN.md §10). `--from_json` only re-renders from the JSON
+utilisation against this CPU's peak (docs/architecture.md#performance-facts). `--from_json` only re-renders from the JSON
 files already in --work_dir.
 
 `--quick` (`make bench BENCH_QUICK=1`) runs every benchmark with tiny settings (BERT-tiny,
@@ -301,7 +301,7 @@ def render(results: list[dict], machine: dict, versions: dict, commands: list[st
             f"| memory | {machine.get('memory_gib')} GiB |",
             f"| CPU flags | {', '.join(machine.get('flags') or []) or '—'} |",
             f"| OS | {machine.get('os')} |",
-            "", "Peaks used for MFU (DESIGN.md §10, this 2-core CPU): fp32 ≈ 0.33 TFLOP/s, "
+            "", "Peaks used for MFU (docs/architecture.md#performance-facts, this 2-core CPU): fp32 ≈ 0.33 TFLOP/s, "
             "AMX bf16 ≈ 5.3 TFLOP/s.", "", "## Software", "", "| package | version |",
             "|---|---|"]
     for name, version in versions.items():

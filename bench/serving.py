@@ -32,7 +32,7 @@ Latency: --latency_requests requests of one text per repeat, p50 and p99 of them
 median over --repeats (and the best), the speed-up of bert_tf over each peer at the same precision
 (TFLite: against bert_tf float32), and the model FLOPs utilisation at --batch_size: forward matmul
 FLOPs per sequence from the config (≈ 22.4 GFLOP for BERT-base at 128 tokens) against this CPU's
-peak from DESIGN.md §10 (fp32 ≈ 0.33, AMX bf16 ≈ 5.3 TFLOP/s on 2 cores).
+peak (fp32 ≈ 0.33, AMX bf16 ≈ 5.3 TFLOP/s on 2 cores; docs/architecture.md#performance-facts).
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/
 flags.DEFINE_string("worker", None, "(internal) step:impl:precision to run in this process.")
 FLAGS = flags.FLAGS
 
-PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}  # DESIGN.md §10, this 2-core CPU
+PEAK_FLOPS = {"float32": 0.33e12, "mixed_bfloat16": 5.3e12}  # docs/architecture.md#performance-facts, this 2-core CPU
 # bert_tf's bf16 SavedModel is exported as users should serve it: `--mixed_precision=bfloat16`,
 # bfloat16 weights (LayerNorm/softmax in float32), no per-call weight casts.
 EXPORT_POLICY = {"float32": "float32", "mixed_bfloat16": "bfloat16"}

@@ -14,7 +14,9 @@ import dataclasses
 import json
 import os
 from typing import Any, Mapping
+
 from bert_tf.errors import InputError
+from bert_tf.io import atomic_output
 
 # Google's `hidden_act` names. "gelu" is the tanh approximation, as in Google's modeling.py.
 HIDDEN_ACTS = ("gelu", "gelu_exact", "relu", "tanh")
@@ -161,9 +163,13 @@ class BertConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def to_json_file(self, path: str | os.PathLike) -> None:
-        """Writes the config as Google's bert_config.json."""
-        with open(path, "w", encoding="utf-8") as f:
+        """Writes the config as Google's bert_config.json (whole or not at all)."""
+        with atomic_output(path) as f:
             f.write(self.to_json_string())
+
+    def with_vocab_size(self, vocab_size: int) -> "BertConfig":
+        """A copy with `vocab_size` replaced (for a model built on a new vocab.txt)."""
+        return dataclasses.replace(self, vocab_size=vocab_size, source=None)
 
 
 def check_seq_length_fits(max_seq_length: int, max_position_embeddings: int,

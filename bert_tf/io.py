@@ -1,4 +1,8 @@
-"""Output files that appear whole or not at all.
+"""Reading text inputs and writing outputs that appear whole or not at all.
+
+Inputs: `read_input_bytes` names the flag and path of a missing file or a directory in one
+InputError; `split_lines` splits on "\n" only, as Google's scripts read their inputs (Python's
+`str.splitlines` would also split on form feed, U+0085, U+2028, ... and shift every line number).
 
 Every tool that writes a result file goes through `atomic_output`: the data goes to a temporary
 file beside the target, which is renamed over the target only when the writer finished without
@@ -16,12 +20,41 @@ import contextlib
 import os
 from typing import IO, Iterator
 
-__all__ = ["atomic_output", "is_local"]
+from bert_tf.errors import InputError
+
+__all__ = ["atomic_output", "is_local", "read_input_bytes", "split_lines"]
 
 
 def is_local(path: str | os.PathLike) -> bool:
     """True for a path of the local file system (not gs://, hdfs://, ...)."""
     return "://" not in os.fspath(path)
+
+
+def read_input_bytes(path: str | os.PathLike, flag: str = "--input_file") -> bytes:
+    """The bytes of an input file (local or tf.io.gfile), with one clear InputError naming
+    `flag` and the path when it is missing, a directory or unreadable."""
+    import tensorflow as tf
+
+    path = os.fspath(path)
+    if not tf.io.gfile.exists(path):
+        raise InputError(f"{flag} not found: {path}")
+    if tf.io.gfile.isdir(path):
+        raise InputError(f"{flag} {path} is a directory, expected a text file")
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read()
+    except (tf.errors.OpError, OSError) as e:
+        reason = str(getattr(e, "message", None) or e).splitlines()[0]
+        raise InputError(f"cannot read {flag} {path}: {reason}") from None
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines of a file's bytes, split on b"\n" only; a final newline ends the last line rather
+    than starting an empty one. Line contents (including any "\r") are left to the caller."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
 
 
 def temporary_name(path: str | os.PathLike) -> str:

@@ -127,7 +127,7 @@ def test_extract_features_rejects_seq_length_beyond_positions(tmp_path, google_d
     directory, _, config = google_dir
     (tmp_path / "in.txt").write_text("the cat\n")
     encoder = BertEncoder.from_google_checkpoint(directory)
-    with pytest.raises(ValueError, match="max_seq_length 41 exceeds .*max_position_embeddings"):
+    with pytest.raises(ValueError, match="max_seq_length=41 exceeds .*max_position_embeddings"):
         extract_features_to_file(encoder, BertPreprocessor(VOCAB, seq_length=41),
                                  tmp_path / "in.txt", tmp_path / "o.jsonl", [-1])
 
@@ -171,11 +171,11 @@ def test_script_end_to_end_and_case_warning(tmp_path, google_dir):
 
 
 @pytest.mark.parametrize("flag, expected", [
-    ("--input_file={tmp}/missing.txt", "input file not found: {tmp}/missing.txt"),
+    ("--input_file={tmp}/missing.txt", "--input_file not found: {tmp}/missing.txt"),
     ("--layers=-3", "layers [-3] out of range for a model with 2 layers"),
     ("--init_checkpoint={tmp}/nowhere/bert_model.ckpt", "checkpoint not found: {tmp}/nowhere"),
     ("--vocab_file={tmp}/missing_vocab.txt", "{tmp}/missing_vocab.txt"),
-    ("--max_seq_length=41", "seq_length 41 exceeds the model's max_position_embeddings (40)"),
+    ("--max_seq_length=41", "--max_seq_length=41 exceeds the model's max_position_embeddings 40"),
 ])
 def test_script_reports_bad_input_without_traceback(tmp_path, google_dir, flag, expected):
     directory, _, _ = google_dir

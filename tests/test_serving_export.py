@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (loading the exports needs the tf-text ops)
 
 from bert_tf import BertClassifier, BertConfig, BertEncoder, BertPretrainer, BertPreprocessor
+from bert_tf.errors import InputError
 from bert_tf.serving.export import (ExportError, ExportSpec, export_from_checkpoint,
                                     export_saved_model, load_exported, read_export_metadata,
                                     resolve_labels, version_dir)
@@ -289,7 +290,7 @@ def test_labels_resolution(classifier_ckpt, pretrained_ckpt, tmp_path):
         resolve_labels(pretrained_ckpt)
     with pytest.raises(ExportError, match="unknown task 'ner'"):
         _spec("ner")
-    with pytest.raises(ExportError, match="exceeds the model's max_position_embeddings"):
+    with pytest.raises(InputError, match="exceeds the model's max_position_embeddings"):
         ExportSpec("encoder", BertConfig.from_dict(CONFIG), Vocab(VOCAB), max_seq_length=64)
 
 

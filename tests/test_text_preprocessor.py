@@ -170,8 +170,8 @@ def test_seq_length_errors():
         BertPreprocessor(VOCAB, seq_length=1)
     with pytest.raises(ValueError, match="seq_length must be at least 3 for a text pair"):
         BertPreprocessor(VOCAB, seq_length=2)((tf.constant(["a"]), tf.constant(["b"])))
-    with pytest.raises(ValueError, match="seq_length 600 exceeds the model's "
-                                         r"max_position_embeddings \(512\)"):
+    with pytest.raises(ValueError, match="seq_length=600 exceeds the model's "
+                                         r"max_position_embeddings 512"):
         BertPreprocessor(VOCAB, seq_length=600, max_position_embeddings=512)
 
 
@@ -267,7 +267,7 @@ def test_tokenize_cli_end_to_end_and_missing_input(tmp_path):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(VOCAB) + "\n")
     (tmp_path / "in.txt").write_text("The cat sat.\n")
-    cmd = [sys.executable, "-m", "bert_tf.text.tokenize", f"--vocab_file={vocab}",
+    cmd = [sys.executable, "-m", "bert_tf.cli.tokenize", f"--vocab_file={vocab}",
            f"--output_file={tmp_path / 'out.txt'}"]
     ok = subprocess.run(cmd + [f"--input_file={tmp_path / 'in.txt'}"], capture_output=True,
                         text=True, timeout=300, cwd=REPO)

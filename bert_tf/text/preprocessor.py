@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.config import check_seq_length_fits
+from bert_tf.errors import InputError
 from bert_tf.text.packer import min_seq_length, pack_inputs, pack_inputs_tflite
 from bert_tf.text.tokenizer import BertTokenizer
 from bert_tf.text.vocab import Vocab, load_vocab
@@ -113,7 +114,7 @@ class BertPreprocessor(keras.layers.Layer):
         if isinstance(seq_length, bool) or not isinstance(seq_length, int):
             raise TypeError(f"seq_length must be an int, got {seq_length!r}")
         if seq_length < min_seq_length(1):
-            raise ValueError(f"seq_length must be at least {min_seq_length(1)} ([CLS] and [SEP]), "
+            raise InputError(f"seq_length must be at least {min_seq_length(1)} ([CLS] and [SEP]), "
                              f"got {seq_length}")
         if max_position_embeddings is not None:
             check_seq_length_fits(seq_length, max_position_embeddings, "seq_length")

@@ -66,6 +66,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from bert_tf.errors import InputError
 from bert_tf.text import python_tokenizer as _ref
 from bert_tf.text.normalizer import build_normalizer_model
 from bert_tf.text.vocab import UNK_TOKEN, Vocab, load_vocab
@@ -188,7 +189,7 @@ class BertTokenizer(tf.Module):
         super().__init__(name=name)
         self._vocab = _as_vocab(vocab)
         if UNK_TOKEN not in self._vocab:
-            raise ValueError(f"the vocabulary has no {UNK_TOKEN!r} token")
+            raise InputError(f"the vocabulary has no {UNK_TOKEN!r} token")
         self._do_lower_case = bool(do_lower_case)
         self._tflite_compatible = bool(tflite_compatible)
         self._unk_id = self._vocab.id(UNK_TOKEN)
