@@ -27,6 +27,11 @@ def main(argv) -> None:
     vocab = build_vocab_file(FLAGS.input_file, FLAGS.output_file, FLAGS.vocab_size,
                              FLAGS.do_lower_case, FLAGS.min_frequency)
     logging.info("wrote %d tokens to %s", len(vocab), FLAGS.output_file)
+    if len(vocab) < FLAGS.vocab_size:
+        logging.warning("the corpus gives only %d tokens from pieces seen at least "
+                        "--min_frequency=%d times (fewer than --vocab_size=%d); a lower "
+                        "--min_frequency or more text gives more", len(vocab),
+                        FLAGS.min_frequency, FLAGS.vocab_size)
 
 
 if __name__ == "__main__":

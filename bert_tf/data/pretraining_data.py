@@ -4,6 +4,11 @@ Input: text files with one sentence per line and a blank line between documents.
 TFRecord files of Google's pretraining features (`bert_tf.data.records`), which Google's
 `run_pretraining.py` and ours read unchanged.
 
+This module runs the job (tasks, the process pool, `create_pretraining_data`); its parts live
+beside it: `pretraining_corpus` (options, input files, the tokenized corpus),
+`pretraining_instances` (layout, masking, statistics), `record_encoder` (vectorised
+tf.train.Example bytes) and `pretraining_writers` (round-robin files, published when complete).
+
 Two implementations of the same algorithm exist:
 
 * The **reference** (in `bert_tf.data.pretraining_reference`: `create_instances_reference`,
@@ -76,17 +81,18 @@ import multiprocessing
 import os
 import random
 import time
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from bert_tf.data.pretraining_corpus import (REQUIRED_TOKENS, Corpus, PretrainingDataError,
                                              Progress, check_options, corpus_from_token_ids,
-                                             expand_input_files, read_corpus, split_list)
+                                             expand_input_files, read_corpus)
 from bert_tf.data.pretraining_instances import (add_stats, assemble, empty_stats,
                                                 instance_statistics, layout_documents,
                                                 mask_numpy, mask_python, summarize)
 from bert_tf.data.record_encoder import encode_batch
+from bert_tf.data.pretraining_writers import open_outputs, write_records, write_round_robin
 from bert_tf.text.vocab import Vocab, VocabError, load_vocab
 
 logger = logging.getLogger("bert_tf")
@@ -380,75 +386,6 @@ def generate_records(corpus: Corpus, vocab: Vocab, *, do_whole_word_mask: bool =
 
 
 
-# ---- writing ---------------------------------------------------------------------------------
-
-
-def _open_writers(output_files: str | Sequence[str]) -> tuple[list[str], list]:
-    """Opens a TFRecordWriter per path (creating missing directories); a path that cannot be
-    written raises PretrainingDataError naming it."""
-    import tensorflow as tf
-
-    paths = split_list(output_files)
-    if not paths:
-        raise PretrainingDataError("--output_file is empty")
-    writers = []
-    for path in paths:
-        try:
-            if tf.io.gfile.isdir(path):
-                raise PretrainingDataError(f"cannot write --output_file {path!r}: it is a "
-                                           f"directory")
-            parent = os.path.dirname(path)
-            if parent and not tf.io.gfile.exists(parent):
-                tf.io.gfile.makedirs(parent)
-            writers.append(tf.io.TFRecordWriter(path))
-        except (tf.errors.OpError, OSError, PretrainingDataError) as e:
-            for w in writers:
-                w.close()
-            if isinstance(e, PretrainingDataError):
-                raise
-            reason = (getattr(e, "message", None) or str(e)).splitlines()[0]
-            raise PretrainingDataError(f"cannot write --output_file {path!r}: {reason}") from None
-    return paths, writers
-
-
-def write_records(batches: Iterable[Sequence[bytes]], output_files: str | Sequence[str] | tuple
-                  ) -> list[int]:
-    """Writes batches of records round-robin (the i-th record overall to file
-    i % len(files)), as Google's script does. `output_files`: paths, or `(paths, writers)` from
-    `_open_writers` (closed here). Returns the number of records per file."""
-    paths, writers = (output_files if isinstance(output_files, tuple)
-                      else _open_writers(output_files))
-    k = len(writers)
-    counts = [0] * k
-    total = 0
-    try:
-        for batch in batches:
-            for j in range(k):  # record i of the batch goes to file (total + i) % k
-                first = (j - total) % k
-                write = writers[j].write
-                for rec in batch[first::k]:
-                    write(rec)
-                counts[j] += len(batch[first::k])
-            total += len(batch)
-    finally:
-        for w in writers:
-            w.close()
-    return counts
-
-
-def _discard(writers: tuple[list[str], list]) -> None:
-    """Closes and removes the output files of a failed run (best effort)."""
-    import tensorflow as tf
-
-    for path, writer in zip(*writers):
-        try:
-            writer.close()
-            tf.io.gfile.remove(path)
-        except Exception:  # noqa: BLE001 - cleanup must not hide the original error
-            pass
-
-
-
 # ---- the whole job -------------------------------------------------------------------------
 
 
@@ -489,7 +426,7 @@ def create_pretraining_data(input_files: str | Sequence[str], output_files: str 
     from bert_tf.text.tokenizer import BertTokenizer
 
     files = expand_input_files(input_files)
-    writers = _open_writers(output_files)
+    outputs = open_outputs(output_files)
     report = Progress(progress)
     stats: dict = {}
     try:
@@ -501,14 +438,15 @@ def create_pretraining_data(input_files: str | Sequence[str], output_files: str 
             dupe_factor=dupe_factor, masked_lm_prob=masked_lm_prob,
             short_seq_prob=short_seq_prob, num_processes=num_processes, exact_rng=exact_rng,
             progress=report, stats=stats)
-        counts = write_records(batches, writers)
+        counts = write_round_robin(batches, outputs)
+        outputs.publish()
     except BaseException:
-        _discard(writers)
+        outputs.discard()
         raise
     processes = stats.pop("processes")
     summary = summarize(stats, input_files=len(files), lines=corpus.lines,
                        documents=corpus.num_documents, sentences=corpus.num_sentences,
-                       corpus_tokens=corpus.num_tokens, output_files=writers[0],
+                       corpus_tokens=corpus.num_tokens, output_files=outputs.paths,
                        records_per_file=counts, processes=processes, exact_rng=exact_rng,
                        seconds=time.monotonic() - start)
     logger.info(
