@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -24,7 +25,7 @@ from bert_tf.data import pretraining_data as pdm
 from bert_tf.data import pretraining_instances, record_encoder
 from bert_tf.data import pretraining_reference as google_ref
 from bert_tf.data.dynamic_masking import dynamic_masking_fn
-from bert_tf.text import FullTokenizer, Vocab
+from bert_tf.text import FullTokenizer, Vocab, VocabError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -501,6 +502,18 @@ def test_script_errors(data, tmp_path):
     assert r.returncode == 2
     last = r.stderr.strip().splitlines()[-1]
     assert "error: cannot write --output_file" in last and "Traceback" not in r.stderr
+
+
+def test_duplicate_vocab_tokens_are_refused(data, tmp_path):
+    # Google's loader lets the last line win: the ids of the earlier lines were still written.
+    vocab = tmp_path / "vocab.txt"
+    tokens = list(data["vocab"].tokens)
+    vocab.write_text("\n".join(tokens + [tokens[7]]) + "\n")
+    lines = f"'{re.escape(tokens[7])}' on lines 8, {len(tokens) + 1}"
+    with pytest.raises(VocabError, match=lines):
+        pdm.create_pretraining_data(data["words"], str(tmp_path / "o.tfrecord"), str(vocab),
+                                    progress=False)
+    assert list(tmp_path.iterdir()) == [vocab]
 
 
 # ---- dynamic masking ------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """BertPreprocessor (strings → encoder inputs), the tokenize CLI and build_vocab."""
+import collections
 import os
+import random
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from bert_tf import BertConfig, BertEncoder
+from bert_tf.errors import InputError
 from bert_tf.text import (BertPreprocessor, BertTokenizer, FullTokenizer, Vocab, VocabError,
                           pack_tokens)
 from bert_tf.text.build_vocab import build_vocab_file, count_words, learn_vocab
@@ -314,6 +317,32 @@ def test_build_vocab_errors(tmp_path):
         learn_vocab(count_words(CORPUS, True, 1), vocab_size=5)
     with pytest.raises(ValueError, match="no words"):
         learn_vocab(count_words(["", "   "], True, 1), vocab_size=50)
+
+
+def _zipf_counts(num_words=400, seed=0) -> collections.Counter:
+    rng = random.Random(seed)
+    words = {"".join(rng.choice("abcdefghijkl") for _ in range(rng.randint(2, 9)))
+             for _ in range(num_words)}
+    return collections.Counter({w: 1 + 2000 // (rank + 1) for rank, w in enumerate(sorted(words))})
+
+
+@pytest.mark.parametrize("min_frequency", [1, 2])
+def test_learn_vocab_gives_the_largest_vocab_within_vocab_size(min_frequency):
+    # Before: the learner's own search overshot (an error claiming the alphabet did not fit)
+    # or stopped far below the target (5,849 tokens for --vocab_size=7000 on the demo corpus).
+    counts = _zipf_counts()
+    everything = learn_vocab(counts, vocab_size=100_000, min_frequency=min_frequency)
+    alphabet = 5 + 2 * len({c for w in counts for c in w})
+    for vocab_size in sorted({alphabet + 1, (alphabet + len(everything)) // 2,
+                              len(everything) - 1, len(everything) + 10}):
+        vocab = learn_vocab(counts, vocab_size=vocab_size, min_frequency=min_frequency)
+        assert len(vocab) == min(vocab_size, len(everything)), vocab_size
+        assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        assert len(set(vocab)) == len(vocab)
+        assert {c for w in counts for c in w} | {"##" + c for w in counts for c in w} <= set(vocab)
+    with pytest.raises(InputError, match=f"--vocab_size={alphabet - 1} is too small .* "
+                                         f"alphabet alone .* needs {alphabet} tokens"):
+        learn_vocab(counts, vocab_size=alphabet - 1, min_frequency=min_frequency)
 
 
 def test_normalizer_model_disk_cache(tmp_path, monkeypatch):
