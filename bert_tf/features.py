@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import re
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf

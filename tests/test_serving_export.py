@@ -137,7 +137,7 @@ def test_classifier_outputs_equal_in_process_model(exported_classifier, classifi
 
 def test_classifier_in_cpp_loader_matches_python(exported_classifier, tmp_path):
     """`saved_model_cli run` (TF1 session loader, as TF Serving's C++ loader) == tf.saved_model."""
-    proc = _cli("-m", "bert_tf.serving.saved_model_cli", "run", "--dir", exported_classifier,
+    proc = _cli("-m", "bert_tf.cli.saved_model_cli", "run", "--dir", exported_classifier,
                 "--tag_set", "serve", "--signature_def", "text_pair",
                 "--input_exprs", f"text={TEXTS!r};text_b={TEXTS_B!r}",
                 "--outdir", str(tmp_path), "--overwrite")

@@ -10,7 +10,6 @@ of `vocab.txt` into `--output_dir`, the layout of Google's released checkpoints.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import keras
@@ -27,7 +26,7 @@ def write_random_checkpoint(config: BertConfig, vocab_file: str, output_dir: str
     """Initialises BertPretrainer(config) with BERT's initialiser and saves it in Google's layout;
     `config.vocab_size` is set to the vocab's size. Returns the checkpoint prefix."""
     vocab = load_vocab(vocab_file)
-    config = dataclasses.replace(config, vocab_size=len(vocab), source=None)
+    config = config.with_vocab_size(len(vocab))
     keras.utils.set_random_seed(seed)
     prefix = save_google_checkpoint(BertPretrainer(config), os.path.join(output_dir,
                                                                           "bert_model.ckpt"))

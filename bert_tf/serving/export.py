@@ -255,7 +255,13 @@ def export_saved_model(module: ServingModule, spec: ExportSpec, export_dir: str 
                                            name="do_lower_case")
         signatures = module.signatures()
         saved = os.path.join(staging, "saved_model")
-        tf.saved_model.save(module, saved, signatures=signatures)
+        try:
+            tf.saved_model.save(module, saved, signatures=signatures)
+        except (tf.errors.ResourceExhaustedError, tf.errors.UnknownError,
+                tf.errors.PermissionDeniedError, tf.errors.FailedPreconditionError) as e:
+            # TensorFlow's file writers report a full disk or a read-only directory this way.
+            reason = str(getattr(e, "message", e)).splitlines()[0]
+            raise ExportError(f"cannot write the SavedModel under {model_dir}: {reason}") from None
         extra = os.path.join(saved, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         metadata = dict(spec.to_json(), signatures=_describe_signatures(signatures),
