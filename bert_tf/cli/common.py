@@ -63,6 +63,8 @@ def report_error(e: BaseException) -> int | None:
         return _fail("terminated by SIGTERM; partial outputs were removed", EXIT_TERMINATED)
     if isinstance(e, KeyboardInterrupt):
         return _fail("interrupted; partial outputs were removed", EXIT_INTERRUPTED)
+    if isinstance(e, OSError) and e.filename is not None:  # from the OS: name path and reason
+        return _fail(describe_os_error(e))
     if isinstance(e, USER_ERRORS):
         return _fail(str(e))
     if isinstance(e, OSError):

@@ -75,6 +75,7 @@ seed gives byte-identical files.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -325,42 +326,70 @@ def generate_records(corpus: Corpus, vocab: Vocab, *, do_whole_word_mask: bool =
                  force=True)
         return
 
-    # Phase 1 tasks: each pass over contiguous document ranges of about _TASK_TOKENS tokens
-    # (independent of the number of processes, so is the output).
+    yield from _pool_batches(job, corpus, dupe_factor, num_processes, progress, stats, start)
+
+
+def _layout_tasks(job: _Job, corpus: Corpus, dupe_factor: int) -> list[tuple[int, int, int]]:
+    """Phase 1 tasks (pass, first document, end document): each pass over contiguous ranges of
+    the shuffled documents of about _TASK_TOKENS tokens. They depend on the corpus only, not on
+    the number of processes, and so does the output."""
     splits = corpus.sentence_splits
+    num_docs = corpus.num_documents
     doc_tokens = splits[np.asarray(job.doc_hi)] - splits[np.asarray(job.doc_lo)]
     cuts = np.searchsorted(np.cumsum(doc_tokens),
                            np.arange(_TASK_TOKENS, int(doc_tokens.sum()), _TASK_TOKENS)) + 1
     edges = sorted({0, num_docs, *(c for c in cuts.tolist() if c < num_docs)})
-    tasks = [(p, a, b) for p in range(dupe_factor) for a, b in zip(edges, edges[1:])]
+    return [(p, a, b) for p in range(dupe_factor) for a, b in zip(edges, edges[1:])]
+
+
+@contextlib.contextmanager
+def _workers(job: _Job, processes: int):
+    """(imap, docs_done, pool): a pool of forked workers that inherit `job` (docs_done counts
+    their laid-out documents), or this process alone (pool and docs_done None)."""
+    if processes == 1:
+        _init_worker(job, None)
+        try:
+            yield map, None, None
+        finally:
+            _init_worker(None, None)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    docs_done = ctx.Value("q", 0)
+    pool = ctx.Pool(processes, initializer=_init_worker, initargs=(job, docs_done))
+    try:
+        yield pool.imap, docs_done, pool
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _run_layouts(workers, tasks: list, total_docs: int, progress: Progress) -> list[np.ndarray]:
+    """Phase 1 on the workers, with progress; returns the five layout columns in task order."""
+    imap, docs_done, pool = workers
+    layouts: list = []
+    it = imap(_layout_task, tasks)
+    while len(layouts) < len(tasks):
+        try:
+            layouts.append(it.next(timeout=1.0) if pool else next(it))
+        except multiprocessing.TimeoutError:
+            pass
+        if docs_done is not None:
+            progress(lambda: f"laid out {docs_done.value:,}/{total_docs:,} documents (x passes)")
+        else:
+            progress(lambda: f"laid out {len(layouts)}/{len(tasks)} tasks")
+    return [np.concatenate([part[k] for part in layouts]) for k in range(5)]
+
+
+def _pool_batches(job: _Job, corpus: Corpus, dupe_factor: int, num_processes: int | None,
+                  progress: Progress, stats: dict, start: float) -> Iterator[list[bytes]]:
+    """The fast path: phase 1 (layout), the final order, phase 2 (masking + serialisation)."""
+    tasks = _layout_tasks(job, corpus, dupe_factor)
     processes = max(1, min(num_processes or _default_processes(), len(tasks)))
     stats["processes"] = processes
-    total_docs = num_docs * dupe_factor
-    pool = None
-    if processes > 1:
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        docs_done = ctx.Value("q", 0)
-        pool = ctx.Pool(processes, initializer=_init_worker, initargs=(job, docs_done))
-        imap = pool.imap
-    else:
-        docs_done = None
-        _init_worker(job, None)
-        imap = map
-    try:
-        layouts = []
-        it = imap(_layout_task, tasks)
-        while len(layouts) < len(tasks):
-            try:
-                layouts.append(it.next(timeout=1.0) if pool else next(it))
-            except multiprocessing.TimeoutError:
-                pass
-            if docs_done is not None:
-                progress(lambda: f"laid out {docs_done.value:,}/{total_docs:,} documents "
-                                 f"(x passes)")
-            else:
-                progress(lambda: f"laid out {len(layouts)}/{len(tasks)} tasks")
-        layout = [np.concatenate([part[k] for part in layouts]) for k in range(5)]
+    num_docs = corpus.num_documents
+    with _workers(job, processes) as workers:
+        layout = _run_layouts(workers, tasks, num_docs * dupe_factor, progress)
         n = len(layout[0])
         final = np.random.Generator(np.random.PCG64(_seed_sequence(job, 3))).permutation(n)
         layout = [x[final] for x in layout]
@@ -369,21 +398,14 @@ def generate_records(corpus: Corpus, vocab: Vocab, *, do_whole_word_mask: bool =
         tasks2 = [(k, [x[s:s + _BATCH_INSTANCES] for x in layout])
                   for k, s in enumerate(range(0, n, _BATCH_INSTANCES))]
         done = 0
-        for buf, offsets, part in imap(_encode_task, tasks2):
+        for buf, offsets, part in workers[0](_encode_task, tasks2):
             add_stats(stats, part)
             offsets = offsets.tolist()
             yield [buf[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
             done += len(offsets) - 1
             progress(lambda: f"{done:,}/{n:,} instances masked and written")
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        else:
-            _init_worker(None, None)
     progress(f"{n:,} instances masked and serialised ({time.monotonic() - start:.1f} s, "
              f"{processes} process{'es' if processes > 1 else ''})", force=True)
-
 
 
 # ---- the whole job -------------------------------------------------------------------------
