@@ -208,7 +208,7 @@ def test_script_on_empty_input_writes_an_empty_file_and_says_so(tmp_path, google
     (tmp_path / "in.txt").write_text("")
     result = _run_script(f"--input_file={tmp_path / 'in.txt'}",
                          f"--output_file={tmp_path / 'out.jsonl'}",
-                         f"--init_checkpoint={directory}", "--max_seq_length=8")
+                         f"--init_checkpoint={directory}", "--max_seq_length=8", "--layers=-1")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out.jsonl").read_text() == ""
     assert f"has no lines: wrote an empty {tmp_path / 'out.jsonl'}" in result.stderr

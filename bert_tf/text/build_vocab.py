@@ -69,8 +69,8 @@ def learn_vocab(word_counts: collections.Counter, vocab_size: int,
     The learner keeps the pieces seen at least `thresh` times; its own search for `thresh`
     stops at the first vocab within 5% below its target or when the search range is used up
     (going below `min_frequency`), which can leave a vocab above `vocab_size` or far below it.
-    So the threshold is searched here instead (bisection from `min_frequency` up; the vocab
-    shrinks as the threshold grows) for the lowest one whose vocab fits, and the rest of
+    So the threshold is searched here instead (doubling from `min_frequency`, then bisection;
+    the vocab shrinks as the threshold grows) for the lowest one whose vocab fits, and the rest of
     `vocab_size` is filled with the most frequent pieces the next lower threshold learns.
     A corpus with fewer pieces seen `min_frequency` times gives a smaller vocab.
 
@@ -106,15 +106,16 @@ def learn_vocab(word_counts: collections.Counter, vocab_size: int,
     lower = max(1, min_frequency)
     if len(learn(lower)) <= vocab_size:
         return learn(lower)  # the corpus gives no more pieces seen min_frequency times
-    # Above the highest word count hardly any piece is left; above the count of all characters
-    # none is (only the alphabet, which the learner always keeps).
-    high = max(c for _, c in counts) + 1
-    if len(learn(high)) > vocab_size:
-        high = sum(c * len(w) for w, c in counts) + 1
-    if len(learn(high)) > vocab_size:
-        raise InputError(f"--vocab_size={vocab_size} is too small for this corpus: its "
-                         f"alphabet alone (each character as a word start and as a ## piece, "
-                         f"plus the special tokens) needs {len(learn(high))} tokens")
+    # Bracket the threshold by doubling (useful targets sit at low thresholds: each learner run
+    # costs seconds), up to the count of all characters, above which only the alphabet is left.
+    limit = sum(c * len(w) for w, c in counts) + 1
+    high = min(2 * lower, limit)
+    while len(learn(high)) > vocab_size:
+        if high == limit:
+            raise InputError(f"--vocab_size={vocab_size} is too small for this corpus: its "
+                             f"alphabet alone (each character as a word start and as a ## "
+                             f"piece, plus the special tokens) needs {len(learn(high))} tokens")
+        lower, high = high, min(2 * high, limit)
     while high - lower > 1:  # invariant: learn(lower) is too big, learn(high) fits
         middle = (lower + high) // 2
         if len(learn(middle)) > vocab_size:
