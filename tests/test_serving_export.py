@@ -34,7 +34,8 @@ TEXTS_B = ["Paris", "the capital of France", "", "bad", "mat", "on", "the"]
 
 
 def _cli(*args, timeout=180):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    # PYTHONPATH: export/*.py must import this checkout's bert_tf, not an installed copy.
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
     return subprocess.run([sys.executable, *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=REPO)
 
