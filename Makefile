@@ -45,9 +45,9 @@ demo: $(STAMP)
 	@echo "== stage 1/7 [$$(date +%T)] corpus: the docstrings of Python's standard library, one document per module"
 	$(PY) -m bert_tf.data.demo corpus --output_file=$(DEMO)/corpus.txt
 	@echo "== stage 2/7 [$$(date +%T)] WordPiece vocab learned from the corpus; BERT-tiny config with its size"
-	$(PY) -m bert_tf.text.build_vocab --input_file=$(DEMO)/corpus.txt --vocab_size=$(DEMO_VOCAB_SIZE) \
+	$(PY) -m bert_tf.cli.build_vocab --input_file=$(DEMO)/corpus.txt --vocab_size=$(DEMO_VOCAB_SIZE) \
 	  --do_lower_case=true --output_file=$(DEMO)/vocab.txt
-	$(PY) -m bert_tf.data.demo bert_config --base_config=configs/bert_tiny.json \
+	$(PY) -m bert_tf.cli.bert_config --base_config=configs/bert_tiny.json \
 	  --vocab_file=$(DEMO)/vocab.txt --output_file=$(DEMO)/bert_config.json
 	@echo "== stage 3/7 [$$(date +%T)] pretraining: records, masked-LM accuracy at random init, $(DEMO_STEPS) steps"
 	$(PY) create_pretraining_data.py --input_file=$(DEMO)/corpus.txt --output_file=$(DEMO)/pretrain.tfrecord \
@@ -73,7 +73,7 @@ demo: $(STAMP)
 	$(PY) export/export_tflite.py --saved_model_dir=$(DEMO)/serving/$(DEMO_MODEL)/1 --quantize=none \
 	  --output_file=$(DEMO)/tflite/model.tflite
 	@echo "== stage 6/7 [$$(date +%T)] predictions: SavedModel in-process | gRPC | REST (server on free ports) | TFLite"
-	$(PY) -m bert_tf.serving.compare --saved_model_dir=$(DEMO)/serving/$(DEMO_MODEL)/1 \
+	$(PY) -m bert_tf.cli.compare --saved_model_dir=$(DEMO)/serving/$(DEMO_MODEL)/1 \
 	  --tflite_file=$(DEMO)/tflite/model.tflite --texts_file=$(DEMO_SENTENCES)
 	@echo "== stage 7/7 [$$(date +%T)] the model server in the background, queried by export/serving_client.py"
 	@set -e; set -- $$($(FREE_PORTS)); \

@@ -14,14 +14,23 @@ import dataclasses
 import json
 import os
 from typing import Any, Mapping
+
 from bert_tf.errors import InputError
+from bert_tf.io import atomic_output
 
 # Google's `hidden_act` names. "gelu" is the tanh approximation, as in Google's modeling.py.
 HIDDEN_ACTS = ("gelu", "gelu_exact", "relu", "tanh")
 
+# Fields every released bert_config.json carries and that fix the weights' shapes or the
+# function computed: a file without one of them is refused instead of silently taking Google's
+# class defaults (12 heads, 3072, ...), which would build a different model. The dropout
+# probabilities and initializer_range only affect training and keep their defaults.
+REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                   "intermediate_size", "hidden_act", "max_position_embeddings", "type_vocab_size")
+
 # Keys that appear in released configs but carry no meaning for the model (the Chinese
-# release has "directionality" and "pooler_*"; HF-style exports add "model_type" etc.).
-# They are kept in `extra` and written back unchanged.
+# release has "directionality" and "pooler_*"; HF-style exports add "model_type" etc.)
+# are kept in `extra` and written back unchanged.
 
 
 class ConfigError(InputError):
@@ -94,10 +103,8 @@ class BertConfig:
     def check_max_seq_length(self, max_seq_length: int, name: str = "--max_seq_length") -> None:
         """Raises ConfigError when inputs of `max_seq_length` tokens do not fit the position
         embeddings. The one place this rule is checked; `name` is the flag or argument to blame."""
-        if max_seq_length > self.max_position_embeddings:
-            raise ConfigError(f"{name}={max_seq_length} exceeds the model's "
-                              f"max_position_embeddings {self.max_position_embeddings}"
-                              f" ({self._where('max_position_embeddings')})")
+        check_seq_length_fits(max_seq_length, self.max_position_embeddings, name,
+                              self._where("max_position_embeddings"))
 
     def check_vocab_fits(self, num_tokens: int, vocab_file: str | None = None) -> None:
         """Raises ConfigError when a vocabulary of `num_tokens` entries has ids beyond the
@@ -121,8 +128,11 @@ class BertConfig:
         known = {k: v for k, v in values.items() if k in names}
         extra = {k: copy.deepcopy(v) for k, v in values.items() if k not in names and k != "extra"}
         extra.update(values.get("extra") or {})
-        if "vocab_size" not in known:
-            raise ConfigError(f"{source or 'BertConfig'}: required field 'vocab_size' is missing")
+        missing = [name for name in REQUIRED_FIELDS if name not in known]
+        if missing:
+            raise ConfigError(f"{source or 'BertConfig'}: required field(s) "
+                              f"{', '.join(repr(m) for m in missing)} missing (every "
+                              f"bert_config.json must give {', '.join(REQUIRED_FIELDS)})")
         return cls(**known, extra=extra, source=source)
 
     @classmethod
@@ -153,9 +163,22 @@ class BertConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def to_json_file(self, path: str | os.PathLike) -> None:
-        """Writes the config as Google's bert_config.json."""
-        with open(path, "w", encoding="utf-8") as f:
+        """Writes the config as Google's bert_config.json (whole or not at all)."""
+        with atomic_output(path) as f:
             f.write(self.to_json_string())
+
+    def with_vocab_size(self, vocab_size: int) -> "BertConfig":
+        """A copy with `vocab_size` replaced (for a model built on a new vocab.txt)."""
+        return dataclasses.replace(self, vocab_size=vocab_size, source=None)
+
+
+def check_seq_length_fits(max_seq_length: int, max_position_embeddings: int,
+                          name: str = "--max_seq_length", where: str | None = None) -> None:
+    """The rule behind `BertConfig.check_max_seq_length`, for callers that hold only the model's
+    `max_position_embeddings` (a preprocessor layer). Raises ConfigError."""
+    if max_seq_length > max_position_embeddings:
+        raise ConfigError(f"{name}={max_seq_length} exceeds the model's max_position_embeddings "
+                          f"{max_position_embeddings}" + (f" ({where})" if where else ""))
 
 
 def as_config(config: "BertConfig | Mapping[str, Any]") -> BertConfig:

@@ -18,10 +18,13 @@ import dataclasses
 import json
 import os
 import re
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from bert_tf.errors import InputError
+from bert_tf.io import atomic_output, read_input_bytes, split_lines
 
 
 _PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
@@ -35,16 +38,13 @@ class InputExample:
 
 
 def read_examples(path: str | os.PathLike) -> list[InputExample]:
-    """Reads `text` / `text_a ||| text_b` lines (UTF-8; undecodable bytes dropped, as Google)."""
-    path = os.fspath(path)
-    try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            data = f.read()
-    except tf.errors.NotFoundError:
-        raise FileNotFoundError(f"input file not found: {path}") from None
+    """Reads `text` / `text_a ||| text_b` lines (UTF-8, undecodable bytes dropped, lines split on
+    "\\n" only, as Google's reader: a form feed or U+2028 inside a line does not start an
+    example, so `linex_index` is the input line number)."""
     examples = []
-    for unique_id, line in enumerate(data.decode("utf-8", "ignore").splitlines()):
-        line = line.strip()
+    data = read_input_bytes(path)
+    for unique_id, raw in enumerate(split_lines(data)):
+        line = raw.decode("utf-8", "ignore").strip()
         match = _PAIR.match(line)
         if match:
             examples.append(InputExample(unique_id, match.group(1), match.group(2)))
@@ -59,13 +59,13 @@ def parse_layers(spec: str | Sequence[int], num_layers: int) -> list[int]:
         layers = ([int(x) for x in spec.split(",") if x.strip()] if isinstance(spec, str)
                   else [int(x) for x in spec])
     except ValueError:
-        raise ValueError(f"layers must be comma-separated integers such as -1,-2,-3,-4, "
+        raise InputError(f"layers must be comma-separated integers such as -1,-2,-3,-4, "
                          f"got {spec!r}") from None
     if not layers:
-        raise ValueError("layers is empty: give at least one layer index such as -1")
+        raise InputError("layers is empty: give at least one layer index such as -1")
     bad = [i for i in layers if not -num_layers <= i < num_layers]
     if bad:
-        raise ValueError(f"layers {bad} out of range for a model with {num_layers} layers "
+        raise InputError(f"layers {bad} out of range for a model with {num_layers} layers "
                          f"(valid: {-num_layers}..{num_layers - 1})")
     return layers
 
@@ -88,7 +88,7 @@ def extract_features(encoder, preprocessor, examples: Sequence[InputExample],
     """Tokenizes in the graph (`BertPreprocessor`), runs the encoder, and yields one
     Google-format JSON object (a dict) per example, in input order."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+        raise InputError(f"batch_size must be positive, got {batch_size}")
     num_layers = len(encoder.transformer_blocks)
     layer_indexes = parse_layers(layer_indexes, num_layers)
     selected = [i % num_layers for i in layer_indexes]
@@ -119,15 +119,13 @@ def extract_features(encoder, preprocessor, examples: Sequence[InputExample],
 def extract_features_to_file(encoder, preprocessor, input_file: str | os.PathLike,
                              output_file: str | os.PathLike, layer_indexes: Sequence[int] | str,
                              batch_size: int = 32) -> int:
-    """Reads `input_file`, writes Google's JSONL to `output_file`; returns the number of lines.
-    The sequence length is the preprocessor's `seq_length`."""
-    max_positions = encoder.config.max_position_embeddings
-    if preprocessor.seq_length > max_positions:
-        raise ValueError(f"max_seq_length {preprocessor.seq_length} exceeds the model's "
-                         f"max_position_embeddings ({max_positions})")
+    """Reads `input_file`, writes Google's JSONL to `output_file` (whole or not at all: a full
+    disk leaves no partial file); returns the number of lines. The sequence length is the
+    preprocessor's `seq_length`."""
+    encoder.config.check_max_seq_length(preprocessor.seq_length, "max_seq_length")
     examples = read_examples(input_file)
     count = 0
-    with tf.io.gfile.GFile(os.fspath(output_file), "w") as out:
+    with atomic_output(output_file) as out:
         for record in extract_features(encoder, preprocessor, examples, layer_indexes, batch_size):
             out.write(json.dumps(record) + "\n")
             count += 1

@@ -221,3 +221,29 @@ def test_direct_construction_errors_name_the_field():
 def test_dropout_zero_is_valid():
     config = BertConfig.from_dict(dict(VALID, hidden_dropout_prob=0, attention_probs_dropout_prob=0.0))
     assert config.hidden_dropout_prob == 0
+
+
+@pytest.mark.parametrize("missing", ["hidden_size", "num_attention_heads", "intermediate_size",
+                                     "type_vocab_size", "hidden_act"])
+def test_missing_required_field_names_file_and_field(tmp_path, missing):
+    # Before: a missing field silently took the class default (12 heads, 3072, 16 types, ...).
+    path = _write(tmp_path, {k: v for k, v in VALID.items() if k != missing})
+    with pytest.raises(ConfigError) as e:
+        BertConfig.from_json_file(path)
+    assert path in str(e.value) and f"'{missing}'" in str(e.value)
+
+
+def test_missing_training_only_fields_take_googles_defaults(tmp_path):
+    optional = ("hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range")
+    config = BertConfig.from_json_file(
+        _write(tmp_path, {k: v for k, v in VALID.items() if k not in optional}))
+    assert (config.hidden_dropout_prob, config.attention_probs_dropout_prob,
+            config.initializer_range) == (0.1, 0.1, 0.02)
+
+
+def test_with_vocab_size_and_atomic_write(tmp_path):
+    config = BertConfig.from_dict(VALID).with_vocab_size(7)
+    assert config.vocab_size == 7 and config.hidden_size == VALID["hidden_size"]
+    config.to_json_file(tmp_path / "c.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
+    assert BertConfig.from_json_file(tmp_path / "c.json") == config

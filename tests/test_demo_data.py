@@ -145,18 +145,6 @@ def test_full_topic_dataset_sizes():
         assert len(set(counts.values())) == 1 and sum(counts.values()) >= minimum, (split, counts)
 
 
-def test_bert_config_gets_the_vocab_size(tmp_path):
-    from bert_tf.config import BertConfig
-
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "##b"]) + "\n")
-    out = tmp_path / "demo" / "bert_config.json"
-    base = os.path.join(ROOT, "configs", "bert_tiny.json")
-    assert demo.write_bert_config(base, vocab, out) == 7
-    written, original = BertConfig.from_json_file(out).to_dict(), BertConfig.from_json_file(base)
-    assert written == {**original.to_dict(), "vocab_size": 7}
-
-
 def test_report_shows_baselines_before_after(tmp_path):
     import tensorflow as tf
 

@@ -12,6 +12,7 @@ import pytest
 from bert_tf import BertEncoder, BertPretrainer
 from bert_tf.checkpoints.random_init import write_random_checkpoint
 from bert_tf.config import BertConfig
+from bert_tf.errors import InputError
 from bert_tf.features import extract_features_to_file, feature_matrix, parse_layers
 from bert_tf.features import read_examples
 from bert_tf.text import BertPreprocessor, FullTokenizer, pack_tokens, truncate_seq_pair
@@ -65,8 +66,18 @@ def test_read_examples_pairs_single_and_bad_bytes(tmp_path):
 
 
 def test_read_examples_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="input file not found: .*nope.txt"):
+    with pytest.raises(InputError, match="--input_file not found: .*nope.txt"):
         read_examples(tmp_path / "nope.txt")
+
+
+def test_read_examples_splits_on_newline_only(tmp_path):
+    # str.splitlines() would also split on the form feed, U+0085, U+2028 and U+001C-1E: a
+    # 3-line file gave 6 examples and linex_index no longer matched the input line numbers.
+    path = tmp_path / "in.txt"
+    path.write_bytes("a\x0cb\nc\x85d ||| e\u2028f\r\ng\x1ch\x1di\n".encode("utf-8"))
+    examples = read_examples(path)
+    assert [(e.unique_id, e.text_a, e.text_b) for e in examples] == [
+        (0, "a\x0cb", None), (1, "c\x85d", "e\u2028f"), (2, "g\x1ch\x1di", None)]
 
 
 def test_parse_layers():
@@ -127,7 +138,7 @@ def test_extract_features_rejects_seq_length_beyond_positions(tmp_path, google_d
     directory, _, config = google_dir
     (tmp_path / "in.txt").write_text("the cat\n")
     encoder = BertEncoder.from_google_checkpoint(directory)
-    with pytest.raises(ValueError, match="max_seq_length 41 exceeds .*max_position_embeddings"):
+    with pytest.raises(ValueError, match="max_seq_length=41 exceeds .*max_position_embeddings"):
         extract_features_to_file(encoder, BertPreprocessor(VOCAB, seq_length=41),
                                  tmp_path / "in.txt", tmp_path / "o.jsonl", [-1])
 
@@ -171,11 +182,11 @@ def test_script_end_to_end_and_case_warning(tmp_path, google_dir):
 
 
 @pytest.mark.parametrize("flag, expected", [
-    ("--input_file={tmp}/missing.txt", "input file not found: {tmp}/missing.txt"),
+    ("--input_file={tmp}/missing.txt", "--input_file not found: {tmp}/missing.txt"),
     ("--layers=-3", "layers [-3] out of range for a model with 2 layers"),
     ("--init_checkpoint={tmp}/nowhere/bert_model.ckpt", "checkpoint not found: {tmp}/nowhere"),
     ("--vocab_file={tmp}/missing_vocab.txt", "{tmp}/missing_vocab.txt"),
-    ("--max_seq_length=41", "seq_length 41 exceeds the model's max_position_embeddings (40)"),
+    ("--max_seq_length=41", "--max_seq_length=41 exceeds the model's max_position_embeddings 40"),
 ])
 def test_script_reports_bad_input_without_traceback(tmp_path, google_dir, flag, expected):
     directory, _, _ = google_dir
@@ -190,3 +201,14 @@ def test_script_reports_bad_input_without_traceback(tmp_path, google_dir, flag, 
     assert "extract_features.py: error:" in result.stderr
     assert expected.format(tmp=tmp_path) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_script_on_empty_input_writes_an_empty_file_and_says_so(tmp_path, google_dir):
+    directory, _, _ = google_dir
+    (tmp_path / "in.txt").write_text("")
+    result = _run_script(f"--input_file={tmp_path / 'in.txt'}",
+                         f"--output_file={tmp_path / 'out.jsonl'}",
+                         f"--init_checkpoint={directory}", "--max_seq_length=8", "--layers=-1")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.jsonl").read_text() == ""
+    assert f"has no lines: wrote an empty {tmp_path / 'out.jsonl'}" in result.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -21,9 +22,10 @@ import tensorflow as tf
 
 from bert_tf.data import decode_record, encode_example, feature_spec
 from bert_tf.data import pretraining_data as pdm
+from bert_tf.data import pretraining_instances, record_encoder
 from bert_tf.data import pretraining_reference as google_ref
 from bert_tf.data.dynamic_masking import dynamic_masking_fn
-from bert_tf.text import FullTokenizer, Vocab
+from bert_tf.text import FullTokenizer, Vocab, VocabError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -183,7 +185,7 @@ def test_serializer_matches_protobuf(data, fast):
     weights = (rng.random((n, m)) < 0.6).astype(np.float32)
     mask = (rng.random((n, seq)) < 0.7).astype(np.uint8)
     nsp = rng.integers(0, 2, (n, 1))
-    got = pdm._serialize_examples(
+    got = record_encoder.serialize_examples(
         {"input_ids": ids, "input_mask": mask, "segment_ids": mask, "masked_lm_ids": masked,
          "masked_lm_positions": positions, "next_sentence_labels": nsp},
         {"masked_lm_weights": weights})
@@ -199,7 +201,7 @@ def test_serializer_matches_protobuf(data, fast):
     # and records.encode_example's example (an unpadded instance) serialises the same way
     rec = encode_example([2, 7, 3, 9, 3], [0, 0, 0, 1, 1], [1, 3], [7, 9], 1, 8, 3)
     canonical = tf.train.Example.FromString(rec).SerializeToString(deterministic=True)
-    assert pdm._serialize_examples(
+    assert record_encoder.serialize_examples(
         {"input_ids": np.array([[2, 7, 3, 9, 3, 0, 0, 0]]),
          "input_mask": np.array([[1, 1, 1, 1, 1, 0, 0, 0]]),
          "segment_ids": np.array([[0, 0, 0, 1, 1, 0, 0, 0]]),
@@ -338,7 +340,7 @@ def test_truncation_counts_match_googles_loop():
                         a -= 1
                     else:
                         b -= 1
-                assert pdm._truncation_counts(la, lb, max_tokens) == (la - a, lb - b)
+                assert pretraining_instances.truncation_counts(la, lb, max_tokens) == (la - a, lb - b)
 
 
 # ---- reproducibility and the reference ------------------------------------------------------
@@ -500,6 +502,18 @@ def test_script_errors(data, tmp_path):
     assert r.returncode == 2
     last = r.stderr.strip().splitlines()[-1]
     assert "error: cannot write --output_file" in last and "Traceback" not in r.stderr
+
+
+def test_duplicate_vocab_tokens_are_refused(data, tmp_path):
+    # Google's loader lets the last line win: the ids of the earlier lines were still written.
+    vocab = tmp_path / "vocab.txt"
+    tokens = list(data["vocab"].tokens)
+    vocab.write_text("\n".join(tokens + [tokens[7]]) + "\n")
+    lines = f"'{re.escape(tokens[7])}' on lines 8, {len(tokens) + 1}"
+    with pytest.raises(VocabError, match=lines):
+        pdm.create_pretraining_data(data["words"], str(tmp_path / "o.tfrecord"), str(vocab),
+                                    progress=False)
+    assert list(tmp_path.iterdir()) == [vocab]
 
 
 # ---- dynamic masking ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (loading the exports needs the tf-text ops)
 
 from bert_tf import BertClassifier, BertConfig, BertEncoder, BertPretrainer, BertPreprocessor
+from bert_tf.errors import InputError
 from bert_tf.serving.export import (ExportError, ExportSpec, export_from_checkpoint,
                                     export_saved_model, load_exported, read_export_metadata,
                                     resolve_labels, version_dir)
@@ -33,7 +34,8 @@ TEXTS_B = ["Paris", "the capital of France", "", "bad", "mat", "on", "the"]
 
 
 def _cli(*args, timeout=180):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    # PYTHONPATH: export/*.py must import this checkout's bert_tf, not an installed copy.
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
     return subprocess.run([sys.executable, *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=REPO)
 
@@ -136,7 +138,7 @@ def test_classifier_outputs_equal_in_process_model(exported_classifier, classifi
 
 def test_classifier_in_cpp_loader_matches_python(exported_classifier, tmp_path):
     """`saved_model_cli run` (TF1 session loader, as TF Serving's C++ loader) == tf.saved_model."""
-    proc = _cli("-m", "bert_tf.serving.saved_model_cli", "run", "--dir", exported_classifier,
+    proc = _cli("-m", "bert_tf.cli.saved_model_cli", "run", "--dir", exported_classifier,
                 "--tag_set", "serve", "--signature_def", "text_pair",
                 "--input_exprs", f"text={TEXTS!r};text_b={TEXTS_B!r}",
                 "--outdir", str(tmp_path), "--overwrite")
@@ -289,7 +291,7 @@ def test_labels_resolution(classifier_ckpt, pretrained_ckpt, tmp_path):
         resolve_labels(pretrained_ckpt)
     with pytest.raises(ExportError, match="unknown task 'ner'"):
         _spec("ner")
-    with pytest.raises(ExportError, match="exceeds the model's max_position_embeddings"):
+    with pytest.raises(InputError, match="exceeds the model's max_position_embeddings"):
         ExportSpec("encoder", BertConfig.from_dict(CONFIG), Vocab(VOCAB), max_seq_length=64)
 
 

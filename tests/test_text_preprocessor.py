@@ -1,5 +1,7 @@
 """BertPreprocessor (strings → encoder inputs), the tokenize CLI and build_vocab."""
+import collections
 import os
+import random
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from bert_tf import BertConfig, BertEncoder
+from bert_tf.errors import InputError
 from bert_tf.text import (BertPreprocessor, BertTokenizer, FullTokenizer, Vocab, VocabError,
                           pack_tokens)
 from bert_tf.text.build_vocab import build_vocab_file, count_words, learn_vocab
@@ -170,8 +173,8 @@ def test_seq_length_errors():
         BertPreprocessor(VOCAB, seq_length=1)
     with pytest.raises(ValueError, match="seq_length must be at least 3 for a text pair"):
         BertPreprocessor(VOCAB, seq_length=2)((tf.constant(["a"]), tf.constant(["b"])))
-    with pytest.raises(ValueError, match="seq_length 600 exceeds the model's "
-                                         r"max_position_embeddings \(512\)"):
+    with pytest.raises(ValueError, match="seq_length=600 exceeds the model's "
+                                         r"max_position_embeddings 512"):
         BertPreprocessor(VOCAB, seq_length=600, max_position_embeddings=512)
 
 
@@ -267,7 +270,7 @@ def test_tokenize_cli_end_to_end_and_missing_input(tmp_path):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(VOCAB) + "\n")
     (tmp_path / "in.txt").write_text("The cat sat.\n")
-    cmd = [sys.executable, "-m", "bert_tf.text.tokenize", f"--vocab_file={vocab}",
+    cmd = [sys.executable, "-m", "bert_tf.cli.tokenize", f"--vocab_file={vocab}",
            f"--output_file={tmp_path / 'out.txt'}"]
     ok = subprocess.run(cmd + [f"--input_file={tmp_path / 'in.txt'}"], capture_output=True,
                         text=True, timeout=300, cwd=REPO)
@@ -316,6 +319,32 @@ def test_build_vocab_errors(tmp_path):
         learn_vocab(count_words(["", "   "], True, 1), vocab_size=50)
 
 
+def _zipf_counts(num_words=400, seed=0) -> collections.Counter:
+    rng = random.Random(seed)
+    words = {"".join(rng.choice("abcdefghijkl") for _ in range(rng.randint(2, 9)))
+             for _ in range(num_words)}
+    return collections.Counter({w: 1 + 2000 // (rank + 1) for rank, w in enumerate(sorted(words))})
+
+
+@pytest.mark.parametrize("min_frequency", [1, 2])
+def test_learn_vocab_gives_the_largest_vocab_within_vocab_size(min_frequency):
+    # Before: the learner's own search overshot (an error claiming the alphabet did not fit)
+    # or stopped far below the target (5,849 tokens for --vocab_size=7000 on the demo corpus).
+    counts = _zipf_counts()
+    everything = learn_vocab(counts, vocab_size=100_000, min_frequency=min_frequency)
+    alphabet = 5 + 2 * len({c for w in counts for c in w})
+    for vocab_size in sorted({alphabet + 1, (alphabet + len(everything)) // 2,
+                              len(everything) - 1, len(everything) + 10}):
+        vocab = learn_vocab(counts, vocab_size=vocab_size, min_frequency=min_frequency)
+        assert len(vocab) == min(vocab_size, len(everything)), vocab_size
+        assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        assert len(set(vocab)) == len(vocab)
+        assert {c for w in counts for c in w} | {"##" + c for w in counts for c in w} <= set(vocab)
+    with pytest.raises(InputError, match=f"--vocab_size={alphabet - 1} is too small .* "
+                                         f"alphabet alone .* needs {alphabet} tokens"):
+        learn_vocab(counts, vocab_size=alphabet - 1, min_frequency=min_frequency)
+
+
 def test_normalizer_model_disk_cache(tmp_path, monkeypatch):
     from bert_tf.text import tokenizer
 
@@ -324,7 +353,7 @@ def test_normalizer_model_disk_cache(tmp_path, monkeypatch):
     built = tokenizer.build_normalizer_model(False)
     files = list(tmp_path.iterdir())
     assert len(files) == 1 and files[0].name.startswith("normalizer-cased-")
-    assert files[0].read_bytes() == built
+    assert files[0].read_bytes().endswith(built)  # after a length + SHA-256 header
     tokenizer.build_normalizer_model.cache_clear()
     assert tokenizer.build_normalizer_model(False) == built  # read back from disk
     monkeypatch.setenv("BERT_TF_CACHE_DIR", "")

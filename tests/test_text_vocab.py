@@ -74,6 +74,15 @@ def test_load_vocab_duplicates_last_occurrence_wins(tmp_path):
     assert vocab.token(5) == "dup" and vocab.token(7) == "dup"
 
 
+def test_check_unique_names_the_token_and_its_lines(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("[PAD]\n[UNK]\nthe\ncat\nthe\n##s\n##s\n")
+    vocab = load_vocab(path, required_special_tokens=())
+    with pytest.raises(VocabError, match=r"'the' on lines 3, 5 \(1 more repeated token"):
+        vocab.check_unique()
+    Vocab(["[PAD]", "the", "##the"]).check_unique()  # unique: no error
+
+
 def test_vocab_lookup_errors(tmp_path):
     vocab = load_vocab(write_tokens(tmp_path, "v.txt", SPECIALS))
     with pytest.raises(KeyError):

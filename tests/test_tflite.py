@@ -46,7 +46,8 @@ EXPECTED_OPS = {"FastBertNormalize", "FastWordpieceTokenizeWithOffsets"}
 
 def _cli(*args):
     """Starts the script; `.result()` waits for it."""
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    # PYTHONPATH: export/*.py must import this checkout's bert_tf, not an installed copy.
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
     return _Run(subprocess.Popen([sys.executable, SCRIPT, *args], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, env=env, cwd=REPO))
 

@@ -29,13 +29,10 @@ def load_model_files(init_checkpoint: str | None, bert_config_file: str | None,
         raise InputError("--vocab_file is required (or --init_checkpoint with a vocab.txt "
                          "beside it)")
     config = BertConfig.from_json_file(config_file)
-    if max_seq_length is not None and max_seq_length > config.max_position_embeddings:
-        raise InputError(f"--max_seq_length={max_seq_length} exceeds the model's "
-                         f"max_position_embeddings {config.max_position_embeddings}")
+    if max_seq_length is not None:
+        config.check_max_seq_length(max_seq_length)
     vocab = load_vocab(vocab_file)
-    if len(vocab) > config.vocab_size:
-        raise InputError(f"--vocab_file {vocab_file} has {len(vocab)} tokens but the model's "
-                         f"vocab_size is {config.vocab_size}")
+    config.check_vocab_fits(len(vocab), vocab_file)
     if do_lower_case is not None:
         check_do_lower_case(vocab, do_lower_case, init_checkpoint=init_checkpoint)
     return config, vocab

@@ -12,8 +12,6 @@ import math
 
 import keras
 
-from bert_tf.models.encoder import BertEncoder
-
 # Groups of variables; a checkpoint may carry heads a model lacks (and they are then unused).
 ENCODER, MASKED_LM, NEXT_SENTENCE, CLASSIFIER = "encoder", "masked_lm", "next_sentence", "classifier"
 
@@ -68,7 +66,13 @@ def _layer_norm(prefix: str, layer, group: str = ENCODER):
             _entry(f"{prefix}/LayerNorm/beta", layer.beta, group)]
 
 
-def encoder_entries(encoder: BertEncoder) -> list[Entry]:
+def _is_encoder(obj) -> bool:
+    # Recognised by its parts rather than by class, so the name table needs nothing from
+    # bert_tf.models (which reaches it through checkpoints.google: no import cycle).
+    return all(hasattr(obj, a) for a in ("embeddings", "transformer_blocks", "pooler"))
+
+
+def encoder_entries(encoder) -> list[Entry]:
     """Google names for every variable of a BertEncoder (embeddings, layers, pooler)."""
     emb = encoder.embeddings
     entries = [
@@ -100,8 +104,8 @@ def google_name_table(model: keras.Model) -> list[Entry]:
     Models are recognised by their parts: an `encoder` (or the model is the encoder), and
     optional `masked_lm`, `next_sentence` and `classifier` heads.
     """
-    encoder = model if isinstance(model, BertEncoder) else getattr(model, "encoder", None)
-    if not isinstance(encoder, BertEncoder):
+    encoder = model if _is_encoder(model) else getattr(model, "encoder", None)
+    if not _is_encoder(encoder):
         raise TypeError(f"expected a BertEncoder or a model with a BertEncoder `.encoder`, got "
                         f"{type(model).__name__}")
     entries = encoder_entries(encoder)

@@ -2,7 +2,7 @@
 
 The starting point for pretraining from scratch, and the demo's model:
 
-    python -m bert_tf.checkpoints.random_init --bert_config_file=configs/bert_tiny.json \
+    python -m bert_tf.cli.random_init --bert_config_file=configs/bert_tiny.json \
         --vocab_file=configs/demo/vocab.txt --output_dir=/tmp/bert_tiny_random
 
 writes `bert_model.ckpt.*`, `bert_config.json` (vocab_size taken from the vocab file) and a copy
@@ -10,7 +10,6 @@ of `vocab.txt` into `--output_dir`, the layout of Google's released checkpoints.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import keras
@@ -27,32 +26,9 @@ def write_random_checkpoint(config: BertConfig, vocab_file: str, output_dir: str
     """Initialises BertPretrainer(config) with BERT's initialiser and saves it in Google's layout;
     `config.vocab_size` is set to the vocab's size. Returns the checkpoint prefix."""
     vocab = load_vocab(vocab_file)
-    config = dataclasses.replace(config, vocab_size=len(vocab), source=None)
+    config = config.with_vocab_size(len(vocab))
     keras.utils.set_random_seed(seed)
     prefix = save_google_checkpoint(BertPretrainer(config), os.path.join(output_dir,
                                                                           "bert_model.ckpt"))
     tf.io.gfile.copy(vocab_file, os.path.join(output_dir, "vocab.txt"), overwrite=True)
     return prefix
-
-
-def main(argv) -> None:
-    from absl import flags, logging
-
-    del argv
-    f = flags.FLAGS
-    prefix = write_random_checkpoint(BertConfig.from_json_file(f.bert_config_file), f.vocab_file,
-                                     f.output_dir, f.seed)
-    logging.info("wrote a randomly initialised checkpoint to %s", prefix)
-
-
-if __name__ == "__main__":
-    from absl import flags
-
-    from bert_tf.cli import common as cli
-
-    flags.DEFINE_string("bert_config_file", None, "bert_config.json giving the model size.")
-    flags.DEFINE_string("vocab_file", None, "vocab.txt; its size sets vocab_size.")
-    flags.DEFINE_string("output_dir", None, "Directory to write the checkpoint into.")
-    flags.DEFINE_integer("seed", 12345, "Random seed for the initial weights.")
-    flags.mark_flags_as_required(["bert_config_file", "vocab_file", "output_dir"])
-    cli.run(main)

@@ -1,21 +1,82 @@
-"""Shared plumbing for the absl front-end scripts (the library itself never reads flags).
+"""Shared plumbing of the commands (the library itself never reads flags).
 
-`define_*_flags()` define the flags the training scripts share (the scripts call them at import;
-only `main` reads FLAGS). `run(main)` runs an absl `main` and turns the package's user-facing errors (bad files, configs,
-checkpoints, flag values) into one clear line on stderr and exit status 2, instead of a traceback.
+`define_*_flags()` define the flag groups several commands share (called at import; only `main`
+reads FLAGS). `run(main)` runs an absl `main` and turns the errors a user can cause (bad files,
+configs, checkpoints, flag values, an unwritable or full output path, SIGTERM) into one line on
+stderr and exit status 2 (128 + the signal for SIGTERM/SIGINT) instead of a traceback.
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from typing import Callable
 
 from bert_tf.errors import InputError
 
-# Errors that describe bad input rather than a bug: shown without a traceback.
-# TODO(issue 12): drop bare ValueError once every expected error raises InputError.
-USER_ERRORS = (InputError, FileNotFoundError, ValueError)
+# Errors that describe bad input rather than a bug: shown without a traceback. A bare ValueError
+# is not one of them (a bug must keep its traceback): expected errors raise InputError.
+USER_ERRORS = (InputError, FileNotFoundError)
+
+# Exit status after SIGTERM / SIGINT, as a shell reports a process killed by the signal.
+EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives, so that `with` blocks unwind (temporary
+    outputs are removed, see `bert_tf.io.atomic_output`) before the command exits. A
+    BaseException, like KeyboardInterrupt, so that `except Exception` handlers let it pass."""
+
+
+def _raise_terminated(signum, frame):
+    del signum, frame
+    raise Terminated()
+
+
+def describe_os_error(e: OSError) -> str:
+    """`<path>: <reason>` (both paths for a rename), or the error's text when it names none."""
+    reason = e.strerror or str(e)
+    if e.filename is None:
+        return reason
+    if e.filename2 is not None:
+        return f"{e.filename} -> {e.filename2}: {reason}"
+    return f"{e.filename}: {reason}"
+
+
+def _tf_io_errors() -> tuple[type[BaseException], ...]:
+    """tf.io.gfile's errors for files that cannot be read or written (only if TensorFlow is
+    already loaded: a command that never imported it cannot raise them)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return ()
+    e = tf.errors
+    return (e.NotFoundError, e.PermissionDeniedError, e.AlreadyExistsError,
+            e.ResourceExhaustedError, e.FailedPreconditionError)
+
+
+def report_error(e: BaseException) -> int | None:
+    """The one line a command prints for an error it expects, and the exit status; None for a
+    bug (which keeps its traceback)."""
+    if isinstance(e, Terminated):
+        return _fail("terminated by SIGTERM; partial outputs were removed", EXIT_TERMINATED)
+    if isinstance(e, KeyboardInterrupt):
+        return _fail("interrupted; partial outputs were removed", EXIT_INTERRUPTED)
+    if isinstance(e, OSError) and e.filename is not None:  # from the OS: name path and reason
+        return _fail(describe_os_error(e))
+    if isinstance(e, USER_ERRORS):
+        return _fail(str(e))
+    if isinstance(e, OSError):
+        return _fail(describe_os_error(e))
+    if isinstance(e, _tf_io_errors()):
+        return _fail(str(getattr(e, "message", e)).splitlines()[0])
+    return None
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr, flush=True)
+    return status
 
 
 def define_distribution_flags() -> None:
@@ -56,16 +117,26 @@ def define_model_flags(init_checkpoint_help: str) -> None:
 
 def run(main: Callable[[list[str]], None],
         user_errors: tuple[type[BaseException], ...] = ()) -> None:
-    """`absl.app.run(main)` with user errors (USER_ERRORS + the script's `user_errors`) reported
-    as `<script>: error: <message>`."""
+    """`absl.app.run(main)` for a command: user errors (USER_ERRORS + the command's
+    `user_errors`), OSErrors (named path and reason) and SIGTERM / Ctrl-C are reported as one
+    line `<script>: error: <message>` with exit status 2 (128 + signal for the signals)."""
     from absl import app
 
     def guarded(argv):
         logging.getLogger("bert_tf").setLevel(logging.INFO)
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             main(argv)
-        except USER_ERRORS + tuple(user_errors) as e:
-            print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
-            sys.exit(2)
+        except tuple(user_errors) as e:
+            sys.exit(_fail(str(e)))
+        except BaseException as e:  # noqa: BLE001 - re-raised below unless expected
+            if isinstance(e, SystemExit):
+                raise
+            status = report_error(e)
+            if status is None:
+                raise
+            sys.exit(status)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     app.run(guarded)

@@ -2,8 +2,6 @@
 
     python -m bert_tf.data.demo corpus --output_file=output/demo/corpus.txt
     python -m bert_tf.data.demo topics --output_dir=output/demo/docs_topic
-    python -m bert_tf.data.demo bert_config --base_config=configs/bert_tiny.json \\
-        --vocab_file=output/demo/vocab.txt --output_file=output/demo/bert_config.json
     python -m bert_tf.data.demo report --pretrain_dir=output/demo/pretrain \\
         --init_eval_dir=output/demo/pretrain_init --classifier_dir=output/demo/classifier \\
         --data_dir=output/demo/docs_topic [--vocab_file=output/demo/vocab.txt \\
@@ -20,7 +18,6 @@
   `sentence<TAB>label` header; every label has the same number of rows in a split (so the
   majority-class baseline is 1 / number of labels); no sentence text is in two splits (a
   sentence's split is a hash of its text).
-* `bert_config`: a bert_config.json like `--base_config` with `vocab_size` set to the vocab's.
 * `report`: the masked-LM accuracy before and after pretraining (run_pretraining.py's
   eval_results.txt of a `--do_eval`-only run at random init and of the trained run), next to
   chance and to always guessing the most frequent masked token; the classifier's dev accuracy
@@ -45,6 +42,10 @@ import sys
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from typing import Iterable, Mapping, Sequence
+
+from bert_tf.errors import InputError
+from bert_tf.io import atomic_output
+
 
 # Top-level names (prefixes) never imported: side effects (antigravity opens a browser, this
 # prints), GUIs, test suites, deprecated packages that setuptools may replace (distutils), and
@@ -222,7 +223,7 @@ def write_corpus(output_file: str | os.PathLike, documents: Iterable[Document] |
     """Writes the corpus (default: every stdlib module); returns (documents, sentences)."""
     documents = list(stdlib_documents() if documents is None else documents)
     _makedirs_for(output_file)
-    with open(output_file, "w", encoding="utf-8", newline="\n") as f:
+    with atomic_output(output_file) as f:
         f.write(corpus_text(documents))
     return len(documents), sum(len(d.sentences) for d in documents)
 
@@ -324,8 +325,7 @@ def write_topic_dataset(output_dir: str | os.PathLike,
     os.makedirs(output_dir, exist_ok=True)
     counts = {}
     for split, rows in splits.items():
-        with open(os.path.join(output_dir, f"{split}.tsv"), "w", encoding="utf-8",
-                  newline="\n") as f:
+        with atomic_output(os.path.join(output_dir, f"{split}.tsv")) as f:
             f.write("\t".join(TOPIC_HEADER) + "\n")
             for sentence, label in rows:
                 if "\t" in sentence or "\n" in sentence or "\t" in label:
@@ -335,21 +335,7 @@ def write_topic_dataset(output_dir: str | os.PathLike,
     return counts
 
 
-# ----------------------------------------------------------------------------- config, report
-def write_bert_config(base_config: str | os.PathLike, vocab_file: str | os.PathLike,
-                      output_file: str | os.PathLike) -> int:
-    """`base_config` with vocab_size set to the vocab's token count; returns that size."""
-    from bert_tf.config import BertConfig
-    from bert_tf.text.vocab import load_vocab
-
-    config = BertConfig.from_json_file(base_config)
-    size = len(load_vocab(vocab_file))
-    config = BertConfig.from_dict({**config.to_dict(), "vocab_size": size})
-    _makedirs_for(output_file)
-    config.to_json_file(output_file)
-    return size
-
-
+# ----------------------------------------------------------------------------- report
 def read_results(path: str | os.PathLike) -> dict[str, float]:
     """Google's `key = value` results file (eval_results.txt) as numbers where they parse."""
     results = {}
@@ -389,7 +375,7 @@ def most_frequent_masked_token(record_file: str | os.PathLike) -> tuple[int, flo
         for token in ids[weights > 0].tolist():
             counts[token] = counts.get(token, 0) + 1
     if not counts:
-        raise ValueError(f"{record_file}: no masked positions")
+        raise InputError(f"{record_file}: no masked positions")
     token = max(sorted(counts), key=counts.__getitem__)
     return token, counts[token] / sum(counts.values())
 
@@ -406,8 +392,9 @@ def demo_report(pretrain_dir: str, init_eval_dir: str, classifier_dir: str, data
     baseline = max(counts.values()) / sum(counts.values())
     rows = []
     if vocab_file:
-        with open(vocab_file, encoding="utf-8") as f:
-            tokens = [line.rstrip("\n") for line in f]
+        from bert_tf.text.vocab import load_vocab
+
+        tokens = load_vocab(vocab_file, required_special_tokens=()).tokens
         rows.append((f"chance (uniform over the {len(tokens)} tokens)", 1 / len(tokens)))
         if record_file:
             token, share = most_frequent_masked_token(record_file)
@@ -446,10 +433,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = commands.add_parser("topics", help="write docs_topic train/dev/test.tsv")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p = commands.add_parser("bert_config", help="a bert_config.json with the vocab's size")
-    p.add_argument("--base_config", required=True)
-    p.add_argument("--vocab_file", required=True)
-    p.add_argument("--output_file", required=True)
     p = commands.add_parser("report", help="print MLM accuracy before/after, dev vs baseline")
     p.add_argument("--pretrain_dir", required=True)
     p.add_argument("--init_eval_dir", required=True)
@@ -468,9 +451,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.output_dir}/{{train,dev,test}}.tsv: "
               + ", ".join(f"{split} {n}" for split, n in counts.items())
               + f" rows; labels {', '.join(TOPICS)} (balanced)")
-    elif args.command == "bert_config":
-        size = write_bert_config(args.base_config, args.vocab_file, args.output_file)
-        print(f"wrote {args.output_file}: {args.base_config} with vocab_size={size}")
     else:
         print(demo_report(args.pretrain_dir, args.init_eval_dir, args.classifier_dir,
                           args.data_dir, args.vocab_file, args.record_file))

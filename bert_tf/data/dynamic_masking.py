@@ -25,6 +25,9 @@ from typing import Callable, Mapping
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from bert_tf.errors import InputError
+
+
 __all__ = ["dynamic_masking_fn"]
 
 
@@ -86,10 +89,10 @@ def dynamic_masking_fn(vocab_size: int, mask_id: int, cls_id: int, sep_id: int, 
       replaced. Other entries pass through.
     """
     if max_predictions_per_seq < 1:
-        raise ValueError(f"max_predictions_per_seq must be at least 1, got "
+        raise InputError(f"max_predictions_per_seq must be at least 1, got "
                          f"{max_predictions_per_seq}")
     if not 0.0 < masked_lm_prob <= 1.0:
-        raise ValueError(f"masked_lm_prob must be in (0, 1], got {masked_lm_prob}")
+        raise InputError(f"masked_lm_prob must be in (0, 1], got {masked_lm_prob}")
     # A CPU variable: tf.data runs the transform on the host, also next to a GPU/TPU.
     with tf.device("/CPU:0"):
         generator = (tf.random.Generator.from_seed(seed) if seed is not None

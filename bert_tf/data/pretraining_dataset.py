@@ -28,6 +28,7 @@ from typing import Callable, Mapping, Sequence
 import tensorflow as tf
 
 from bert_tf.data.records import RecordError, check_record_shapes, decode_record
+from bert_tf.errors import InputError
 
 logger = logging.getLogger("bert_tf")
 
@@ -70,12 +71,12 @@ def per_replica_batch_size(global_batch_size: int,
                            input_context: tf.distribute.InputContext | None) -> int:
     """`global_batch_size` split over the replicas; RecordError-free ValueError if uneven."""
     if global_batch_size <= 0:
-        raise ValueError(f"batch size must be positive, got {global_batch_size}")
+        raise InputError(f"batch size must be positive, got {global_batch_size}")
     if input_context is None:
         return global_batch_size
     replicas = input_context.num_replicas_in_sync
     if global_batch_size % replicas:
-        raise ValueError(f"batch size {global_batch_size} is not divisible by the "
+        raise InputError(f"batch size {global_batch_size} is not divisible by the "
                          f"{replicas} replicas in sync")
     return global_batch_size // replicas
 

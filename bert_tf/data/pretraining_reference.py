@@ -11,9 +11,9 @@ import random
 import time
 from typing import Sequence
 
-from bert_tf.data.pretraining_data import (REQUIRED_TOKENS, _read_lines, _split_list, _summary,
-                                           check_options, expand_input_files,
-                                           instance_statistics)
+from bert_tf.data.pretraining_corpus import (REQUIRED_TOKENS, check_options, expand_input_files,
+                                             read_lines, split_list)
+from bert_tf.data.pretraining_instances import instance_statistics, summarize
 from bert_tf.data.records import TrainingInstance, encode_example
 from bert_tf.text.vocab import CLS_TOKEN, MASK_TOKEN, SEP_TOKEN, Vocab, load_vocab
 
@@ -27,7 +27,7 @@ def read_documents_reference(input_files: Sequence[str], tokenizer) -> list[list
     """Google's reading loop: documents of tokenized sentences (empty documents dropped)."""
     documents: list[list[list[str]]] = [[]]
     for path in input_files:
-        for line in _read_lines(path):
+        for line in read_lines(path):
             if not line:
                 documents.append([])
             tokens = tokenizer.tokenize(line)
@@ -193,7 +193,7 @@ def write_instances_reference(instances: Sequence[TrainingInstance], vocab: Voca
     over the output files. Returns the number of records per file."""
     import tensorflow as tf
 
-    paths = _split_list(output_files)
+    paths = split_list(output_files)
     writers = [tf.io.TFRecordWriter(p) for p in paths]
     counts = [0] * len(paths)
     for index, inst in enumerate(instances):
@@ -233,6 +233,6 @@ def create_pretraining_data_reference(input_files: str | Sequence[str],
         documents=documents)
     counts = write_instances_reference(instances, vocab, max_seq_length,
                                        max_predictions_per_seq, output_files)
-    return _summary(instance_statistics(instances), documents=len(documents),
+    return summarize(instance_statistics(instances), documents=len(documents),
                     sentences=sum(len(d) for d in documents),
                     records_per_file=counts, seconds=time.perf_counter() - start)

@@ -1,7 +1,7 @@
 """One exported classifier, four ways in: the SavedModel in-process, the model server over gRPC and
 over REST, and the TFLite model — predictions side by side, with the largest disagreement.
 
-    python -m bert_tf.serving.compare --saved_model_dir=serving/docs_topic/1 \
+    python -m bert_tf.cli.compare --saved_model_dir=serving/docs_topic/1 \
         --tflite_file=tflite/model.tflite --texts_file=sentences.txt [--text="..."] \
         [--model_name=docs_topic] [--tolerance=1e-4]
 
@@ -28,6 +28,9 @@ import os
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
+
+from bert_tf.errors import InputError
+
 
 SAVED_MODEL = "SavedModel"
 GRPC = "gRPC"
@@ -162,7 +165,7 @@ def compare_paths(saved_model_dir: str | os.PathLike, texts: Sequence[str],
                                 "directory such as serving/<model_name>/1)")
     texts = list(texts)
     if not texts:
-        raise ValueError("no texts to compare")
+        raise InputError("no texts to compare")
     outputs = {SAVED_MODEL: _run(saved_model_predict(saved_model_dir), texts, batch_size)}
     if server:
         from bert_tf.serving.server import ModelServer
@@ -172,7 +175,7 @@ def compare_paths(saved_model_dir: str | os.PathLike, texts: Sequence[str],
         version = _served_version(saved_model_dir)
         with ModelServer(base_path, name) as srv:
             if version is not None and srv.version != version:
-                raise ValueError(f"the server serves version {srv.version} of {base_path}, "
+                raise InputError(f"the server serves version {srv.version} of {base_path}, "
                                  f"not {version} (it serves the newest version)")
             outputs[GRPC] = _run(
                 lambda sig, inputs: client.predict_grpc(srv.grpc_address, name, inputs, sig,
@@ -188,49 +191,7 @@ def compare_paths(saved_model_dir: str | os.PathLike, texts: Sequence[str],
 
 
 def read_texts(path: str | os.PathLike) -> list[str]:
-    """Non-empty lines of a UTF-8 file, without their line ends."""
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\r\n") for line in f if line.strip()]
-
-
-def main(argv) -> None:
-    import sys
-
-    from absl import flags
-
-    del argv
-    FLAGS = flags.FLAGS
-    texts = list(FLAGS.text or [])
-    if FLAGS.texts_file:
-        texts.extend(read_texts(FLAGS.texts_file))
-    if not texts:
-        raise ValueError("give --texts_file or --text")
-    result = compare_paths(FLAGS.saved_model_dir, texts, tflite_file=FLAGS.tflite_file,
-                           model_name=FLAGS.model_name, server=FLAGS.server)
-    print(result.table(), flush=True)
-    bad = [f"{path}: {n} label(s) differ" for path, n in result.label_mismatches.items() if n]
-    bad += [f"{path}: max |difference| {d:.2e} > --tolerance {FLAGS.tolerance:g}"
-            for path, d in result.max_abs_diff.items() if d > FLAGS.tolerance]
-    if bad:
-        print(f"compare: paths disagree with {SAVED_MODEL}: " + "; ".join(bad), file=sys.stderr)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    from absl import flags
-
-    from bert_tf.cli import common as cli
-    from bert_tf.serving.client import ServingError
-
-    flags.DEFINE_string("saved_model_dir", None, "Exported version directory "
-                        "(<model_base_path>/<version>).")
-    flags.DEFINE_string("tflite_file", None, "The TFLite conversion of the same model.")
-    flags.DEFINE_string("texts_file", None, "One text (or `text_a ||| text_b`) per line.")
-    flags.DEFINE_multi_string("text", None, "A text to predict; repeatable.")
-    flags.DEFINE_string("model_name", None, "Name to serve the model under (default: the "
-                        "model base path's name).")
-    flags.DEFINE_bool("server", True, "Also predict through a model server (gRPC and REST).")
-    flags.DEFINE_float("tolerance", 1e-4, "Largest accepted |difference| of a probability "
-                       "from the in-process SavedModel's.")
-    flags.mark_flags_as_required(["saved_model_dir"])
-    cli.run(main, user_errors=(ServingError, OSError))
+    """Non-empty lines of a UTF-8 file, without their line ends. Lines end at "\n" only (as in
+    Google's readers): a lone "\r", form feed or U+2028 inside a text stays in it."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return [line.rstrip("\r") for line in f.read().split("\n") if line.strip()]

@@ -103,14 +103,8 @@ class ExportSpec:
         if self.task not in SERVING_TASKS:
             raise ExportError(f"unknown task {self.task!r}: expected one of "
                               f"{', '.join(SERVING_TASKS)}")
-        if self.max_seq_length > self.bert_config.max_position_embeddings:
-            raise ExportError(f"max_seq_length {self.max_seq_length} exceeds the model's "
-                              f"max_position_embeddings "
-                              f"({self.bert_config.max_position_embeddings})")
-        if len(self.vocab) > self.bert_config.vocab_size:
-            raise ExportError(f"the vocab{f' {self.vocab.path}' if self.vocab.path else ''} has "
-                              f"{len(self.vocab)} tokens but the config's vocab_size is "
-                              f"{self.bert_config.vocab_size}")
+        self.bert_config.check_max_seq_length(self.max_seq_length, "max_seq_length")
+        self.bert_config.check_vocab_fits(len(self.vocab), self.vocab.path)
         self.labels = [str(x) for x in self.labels or []]
         if self.task == TokenClassifierServingModule.task:
             self.labels = check_labels(self.labels, "token_classifier labels")
@@ -313,7 +307,13 @@ def export_saved_model(module: ServingModule, spec: ExportSpec, export_dir: str 
                                            name="do_lower_case")
         signatures = module.signatures()
         saved = os.path.join(staging, "saved_model")
-        tf.saved_model.save(module, saved, signatures=signatures)
+        try:
+            tf.saved_model.save(module, saved, signatures=signatures)
+        except (tf.errors.ResourceExhaustedError, tf.errors.UnknownError,
+                tf.errors.PermissionDeniedError, tf.errors.FailedPreconditionError) as e:
+            # TensorFlow's file writers report a full disk or a read-only directory this way.
+            reason = str(getattr(e, "message", e)).splitlines()[0]
+            raise ExportError(f"cannot write the SavedModel under {model_dir}: {reason}") from None
         extra = os.path.join(saved, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         metadata = dict(spec.to_json(), signatures=_describe_signatures(signatures),

@@ -36,6 +36,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from bert_tf.errors import InputError
 from bert_tf.text.preprocessor import BertPreprocessor
 
 MASK_TOKEN = "[MASK]"
@@ -60,7 +61,7 @@ class ServingModule(tf.Module):
         super().__init__(name=name)
         # The Keras objects are kept out of the SavedModel's object graph (saving them adds ~10 s
         # per export and nothing a server uses); what the graph needs is tracked explicitly:
-        # the raw tf.Variables, without which the C++ loader fails (DESIGN §8).
+        # the raw tf.Variables, without which the C++ loader fails (docs/architecture.md#serving-contract).
         self._untracked = _Untracked(model, preprocessor)
         self.tf_vars = [v.value for v in model.variables]
 
@@ -127,10 +128,10 @@ class ClassifierServingModule(ServingModule):
         labels = [str(x) for x in (labels or [])]
         self.is_regression = not labels
         if self.is_regression and classifier.num_classes != 1:
-            raise ValueError(f"the classifier has {classifier.num_classes} classes: give their "
+            raise InputError(f"the classifier has {classifier.num_classes} classes: give their "
                              "label names (a regression model has one output)")
         if labels and len(labels) != classifier.num_classes:
-            raise ValueError(f"{len(labels)} labels {labels} for a classifier with "
+            raise InputError(f"{len(labels)} labels {labels} for a classifier with "
                              f"{classifier.num_classes} outputs")
         self.labels = labels
         self._label_table = tf.constant(labels or [""], tf.string)
@@ -193,7 +194,7 @@ class MaskedLMServingModule(ServingModule):
         super().__init__(pretrainer, preprocessor, name=name)
         vocab = preprocessor.vocab
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+            raise InputError(f"top_k must be a positive int, got {top_k!r}")
         self.top_k = min(top_k, pretrainer.config.vocab_size)
         self._mask_id = vocab.mask_id
         # Ids the vocab file does not cover (a vocab_size padded beyond it) read as "".

@@ -2,7 +2,7 @@
 
 The `.tflite` model takes the raw text, like the SavedModel (`bert_tf.serving.modules`), and
 runs tf-text's TFLite kernels for normalization and WordPiece (custom ops) plus builtin ops for
-everything else (DESIGN §9). Signatures, with string inputs of shape [1] (TFLite runs string
+everything else (docs/architecture.md#tflite). Signatures, with string inputs of shape [1] (TFLite runs string
 input at batch 1):
 
 - `serving_default(text)` and `text_pair(text, text_b)`;

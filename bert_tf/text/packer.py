@@ -40,6 +40,9 @@ from typing import Any
 
 import tensorflow as tf
 
+from bert_tf.errors import InputError
+
+
 __all__ = ["pack_inputs", "pack_inputs_tflite", "packed_lengths", "min_seq_length",
            "bucket_length", "trim_to_bucket", "check_bucket_size"]
 
@@ -61,7 +64,7 @@ def _check_seq_length(seq_length: Any, num_segments: int) -> int:
     if seq_length < minimum:
         what = "a text pair ([CLS] A [SEP] B [SEP])" if num_segments == 2 else \
             "a single text ([CLS] A [SEP])"
-        raise ValueError(f"seq_length must be at least {minimum} for {what}, got {seq_length}")
+        raise InputError(f"seq_length must be at least {minimum} for {what}, got {seq_length}")
     return seq_length
 
 

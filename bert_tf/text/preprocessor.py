@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.config import check_seq_length_fits
+from bert_tf.errors import InputError
 from bert_tf.text.packer import (check_bucket_size, min_seq_length, pack_inputs,
                                  pack_inputs_tflite, trim_to_bucket)
 from bert_tf.text.tokenizer import BertTokenizer
@@ -121,14 +123,13 @@ class BertPreprocessor(keras.layers.Layer):
         if isinstance(seq_length, bool) or not isinstance(seq_length, int):
             raise TypeError(f"seq_length must be an int, got {seq_length!r}")
         if seq_length < min_seq_length(1):
-            raise ValueError(f"seq_length must be at least {min_seq_length(1)} ([CLS] and [SEP]), "
+            raise InputError(f"seq_length must be at least {min_seq_length(1)} ([CLS] and [SEP]), "
                              f"got {seq_length}")
-        if max_position_embeddings is not None and seq_length > max_position_embeddings:
-            raise ValueError(f"seq_length {seq_length} exceeds the model's "
-                             f"max_position_embeddings ({max_position_embeddings})")
+        if max_position_embeddings is not None:
+            check_seq_length_fits(seq_length, max_position_embeddings, "seq_length")
         self.bucket_size = check_bucket_size(bucket_size)
         if self.bucket_size is not None and tflite_compatible:
-            raise ValueError("bucket_size needs tflite_compatible=False: a TFLite graph has a "
+            raise InputError("bucket_size needs tflite_compatible=False: a TFLite graph has a "
                              "fixed seq_length")
         self.vocab_tokens = _vocab_tokens(vocab)
         self.do_lower_case = bool(do_lower_case)

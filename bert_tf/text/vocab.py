@@ -118,6 +118,22 @@ class Vocab:
     def _where(self) -> str:
         return f"vocab file '{self._path}'" if self._path else "in-memory vocab"
 
+    def check_unique(self) -> None:
+        """Raises VocabError naming the first token that occurs on more than one line (1-based
+        line numbers). Google's loader lets the last line win, so ids that point at the earlier
+        lines are never produced while the embedding table still has rows for them: tools
+        that write ids a model trains on (pretraining data) refuse such a file."""
+        if len(self.token_to_id) == len(self.tokens):
+            return
+        lines: dict[str, list[int]] = {}
+        for index, token in enumerate(self.tokens):
+            lines.setdefault(token, []).append(index + 1)
+        repeated = {t: n for t, n in lines.items() if len(n) > 1}
+        token, at = next(iter(repeated.items()))
+        more = f" ({len(repeated) - 1} more repeated token(s))" if len(repeated) > 1 else ""
+        raise VocabError(f"{self._where()} has duplicate tokens: {token!r} on lines "
+                         f"{', '.join(map(str, at))}{more}; every token must be on one line")
+
 
 def load_vocab(
     path: str | os.PathLike[str],

@@ -3,7 +3,7 @@
 Plain `saved_model_cli run` cannot load a graph that contains tf-text ops (it never imports
 tensorflow_text). This wrapper does, then hands over; every argument is saved_model_cli's:
 
-    python -m bert_tf.serving.saved_model_cli run --dir serving/mrpc/1 --tag_set serve \\
+    python -m bert_tf.cli.saved_model_cli run --dir serving/mrpc/1 --tag_set serve \\
       --signature_def serving_default --input_exprs 'text=["A sentence."]'
 
 `run` loads the SavedModel with the TF1 session loader (the C++ loader TF Serving uses restores
