@@ -53,6 +53,7 @@ flags.DEFINE_integer("save_checkpoints_steps", 1000, "Checkpoint every this many
 # Ours.
 cli.define_distribution_flags()
 cli.define_loop_flags()
+cli.define_trainer_flags()
 flags.DEFINE_integer("seed", None, "Random seed (head initialisation, shuffling, dropout).")
 flags.DEFINE_integer("num_seeds", 1, "Fine-tune this many seeds (seed, seed+1, ...) and report "
                      "mean and std of the eval metrics.")
@@ -143,6 +144,7 @@ def main(argv):
         warmup_proportion=FLAGS.warmup_proportion,
         save_checkpoints_steps=FLAGS.save_checkpoints_steps,
         mixed_precision=FLAGS.mixed_precision, log_steps=FLAGS.log_steps, seed=FLAGS.seed,
+        **cli.trainer_flag_values(),
         keep_checkpoint_max=FLAGS.keep_checkpoint_max, init_checkpoint=FLAGS.init_checkpoint)
     kwargs = dict(do_train=FLAGS.do_train, do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict,
                   strategy=strategy)

@@ -42,12 +42,8 @@ flags.DEFINE_integer("max_eval_steps", 100, "Evaluation batches.")
 # Ours.
 cli.define_distribution_flags()
 cli.define_loop_flags()
-flags.DEFINE_bool("jit_compile", False,
-                  "XLA-compile the forward/backward pass (GPU/TPU/one device; not with "
-                  "mirrored over CPUs).")
+cli.define_trainer_flags()
 flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Google's AdamWeightDecay or LAMB.")
-flags.DEFINE_integer("gradient_accumulation_steps", 1,
-                     "Micro-batches of train_batch_size summed per optimizer step.")
 flags.DEFINE_integer("seed", None, "Random seed (initialisation, shuffling, dropout).")
 flags.DEFINE_bool("dynamic_masking", False,
                   "Re-mask every batch (RoBERTa-style) instead of using the records' masks; "
@@ -60,7 +56,7 @@ flags.mark_flags_as_required(["bert_config_file", "input_file", "output_dir"])
 def main(argv):
     del argv
     from bert_tf.config import BertConfig
-    from bert_tf.training.loop import PretrainingOptions, run_pretraining
+    from bert_tf.training.tasks.pretraining import PretrainingOptions, run_pretraining
     from bert_tf.training.strategy import create_strategy
 
     if not (FLAGS.do_train or FLAGS.do_eval):
@@ -100,10 +96,8 @@ def main(argv):
         learning_rate=FLAGS.learning_rate, num_train_steps=FLAGS.num_train_steps,
         num_warmup_steps=FLAGS.num_warmup_steps,
         save_checkpoints_steps=FLAGS.save_checkpoints_steps, max_eval_steps=FLAGS.max_eval_steps,
-        optimizer_type=FLAGS.optimizer,
-        gradient_accumulation_steps=FLAGS.gradient_accumulation_steps,
-        mixed_precision=FLAGS.mixed_precision, jit_compile=FLAGS.jit_compile,
-        log_steps=FLAGS.log_steps, seed=FLAGS.seed, keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+        optimizer_type=FLAGS.optimizer, mixed_precision=FLAGS.mixed_precision,
+        **cli.trainer_flag_values(), log_steps=FLAGS.log_steps, seed=FLAGS.seed, keep_checkpoint_max=FLAGS.keep_checkpoint_max,
         init_checkpoint=FLAGS.init_checkpoint)
     result = run_pretraining(config, options, train_input=FLAGS.input_file,
                              eval_input=FLAGS.input_file, do_train=FLAGS.do_train,

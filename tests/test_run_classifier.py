@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from bert_tf.data.glue import InputExample, get_processor
 from bert_tf.text import FullTokenizer, pack_tokens
-from bert_tf.training.loop import TrainingError
+from bert_tf.training.options import TrainingError
 from bert_tf.training.finetune import (ClassifierTrainer, FinetuneOptions, run_finetuning,
                                        run_finetuning_seeds, submission_file_name,
                                        summarize_seeds)
@@ -385,7 +385,7 @@ def test_mirrored_two_cpus_equals_one_device(tmp_path, pretrained, mrpc_dir):
 
 
 def test_nan_loss_stops_without_saving(tmp_path, pretrained):
-    from bert_tf.training.loop import NonFiniteLossError
+    from bert_tf.training.run_control import NonFiniteLossError
 
     data = write_tsv_task(str(tmp_path / "data"), n_train=64, score=True)
     with open(os.path.join(data, "train.tsv"), "a", encoding="utf-8") as f:

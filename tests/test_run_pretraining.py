@@ -21,7 +21,8 @@ from bert_tf import BertConfig, BertPretrainer
 from bert_tf.checkpoints import CheckpointMismatchError, save_google_checkpoint
 from bert_tf.data.pretraining_dataset import list_input_files, pretraining_dataset
 from bert_tf.data.records import RecordError, encode_example
-from bert_tf.training.loop import (NonFiniteLossError, PretrainingOptions, PretrainingTrainer,
+from bert_tf.training.run_control import NonFiniteLossError
+from bert_tf.training.tasks.pretraining import (PretrainingOptions, PretrainingTrainer,
                                    TrainingError, loss_sums, run_pretraining)
 from bert_tf.training.strategy import StrategyError, create_strategy
 
@@ -370,7 +371,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
 from bert_tf import BertConfig
-from bert_tf.training.loop import PretrainingOptions, PretrainingTrainer, TrainingError
+from bert_tf.training.tasks.pretraining import PretrainingOptions, PretrainingTrainer, TrainingError
 from bert_tf.training.strategy import create_strategy
 
 records, out, config = sys.argv[1], sys.argv[2], eval(sys.argv[3])
