@@ -1,14 +1,14 @@
 """BertPretrainer: encoder + tied masked-LM head + next-sentence head, with Google's losses."""
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping
 
 import keras
 from keras import ops
 
-from bert_tf.config import BertConfig, as_config
+from bert_tf.config import BertConfig
 from bert_tf.layers.heads import ClassificationHead, masked_lm_head
+from bert_tf.models.base import BertTaskModel
 from bert_tf.models.encoder import BertEncoder, encoder_inputs
 
 # Google's pretraining TFRecord features (create_pretraining_data.py / run_pretraining.py).
@@ -72,7 +72,7 @@ def pretraining_losses(features: Mapping[str, Any], masked_lm_logits, next_sente
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertPretrainer(keras.Model):
+class BertPretrainer(BertTaskModel):
     """BERT with its two pretraining heads (Google's `cls/predictions` and `cls/seq_relationship`).
 
     Call on Google's pretraining feature dict (`input_ids`, `input_mask`, `segment_ids`,
@@ -94,14 +94,10 @@ class BertPretrainer(keras.Model):
         ['loss', 'masked_lm_accuracy']
     """
 
-    def __init__(self, config: BertConfig | Mapping[str, Any], **kwargs):
-        config = as_config(config)
+    def __init__(self, encoder: BertEncoder | BertConfig | Mapping[str, Any], **kwargs):
         kwargs.setdefault("name", "bert_pretrainer")
-        dtype = kwargs.pop("dtype", None)
-        trainable = kwargs.pop("trainable", True)
-        super().__init__(dtype=dtype, **kwargs)
-        self.config = config
-        self.encoder = BertEncoder(config, dtype=dtype)
+        super().__init__(encoder, **kwargs)
+        config, dtype = self.config, self.head_dtype
         self.masked_lm = masked_lm_head(self.encoder.embeddings.word_embeddings,
                                         hidden_act=config.hidden_act,
                                         initializer_range=config.initializer_range, dtype=dtype)
@@ -110,8 +106,7 @@ class BertPretrainer(keras.Model):
         # Build everything now so `.keras` loading and checkpoint mapping see every variable.
         self.masked_lm.build((None, None, config.hidden_size))
         self.next_sentence.build((None, config.hidden_size))
-        self.built = True
-        self.trainable = trainable  # the setter also freezes the sublayers (see BertEncoder)
+        self._finish()
         self._loss_trackers = {name: keras.metrics.Mean(name=name) for name in (
             "masked_lm_loss", "masked_lm_accuracy", "next_sentence_loss",
             "next_sentence_accuracy")}
@@ -140,19 +135,3 @@ class BertPretrainer(keras.Model):
     @property
     def metrics(self):
         return super().metrics + list(self._loss_trackers.values())
-
-    def get_config(self) -> dict:
-        return {"config": self.config.to_dict(), "name": self.name,
-                **self.encoder.trainable_and_dtype_config()}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "BertPretrainer":
-        return cls(**config)
-
-    @classmethod
-    def from_google_checkpoint(cls, path: str | os.PathLike, config: BertConfig | None = None,
-                               strict: bool = True, **kwargs) -> "BertPretrainer":
-        """Builds the pretrainer and loads a Google TF1 checkpoint including `cls/` heads."""
-        from bert_tf.checkpoints.google import build_from_google_checkpoint
-
-        return build_from_google_checkpoint(cls, path, config=config, strict=strict, **kwargs)

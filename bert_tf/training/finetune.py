@@ -152,27 +152,39 @@ def run_record(task_name: str, train_examples: Sequence[Any], labels, options) -
                 "num_train_epochs", "init_checkpoint", "gradient_accumulation_steps")}}
 
 
+# A resumed run must have been trained on the same data into the same kind of model; other
+# settings (learning rate, epochs, ...) may change between reruns and are only reported.
+_SAME_DATA_FIELDS = ("task_name", "num_train_examples", "train_examples_sha256", "labels",
+                     "max_seq_length", "do_lower_case")
+
+
 def check_run_record(output_dir: str, record: dict, progress_stream) -> None:
-    """Refuses to resume a run of output_dir trained on other data or settings; records the new
-    run's. Says what is resumed."""
+    """Refuses to resume a run of output_dir trained on other data (or labels, sequence length,
+    casing); says what is resumed and which other settings changed. A new run's record is
+    written to output_dir/run_info.json."""
     path = os.path.join(output_dir, RUN_INFO_FILE)
     has_checkpoint = tf.train.latest_checkpoint(output_dir) is not None
     if has_checkpoint and tf.io.gfile.exists(path):
         with tf.io.gfile.GFile(path) as f:
             previous = json.load(f)
-        changed = [f"{k}: was {previous.get(k)!r}, now {v!r}" for k, v in record.items()
-                   if previous.get(k) != v and k != "init_checkpoint"]
-        if changed:
+        changed = {k: f"{k}: was {previous.get(k)!r}, now {v!r}" for k, v in record.items()
+                   if previous.get(k) != v}
+        refused = [changed[k] for k in _SAME_DATA_FIELDS if k in changed]
+        if refused:
             raise TrainingError(
                 f"--output_dir {output_dir} holds a run trained on other data or settings "
-                f"({'; '.join(changed)}); use a new --output_dir, or delete that one to start "
+                f"({'; '.join(refused)}); use a new --output_dir, or delete that one to start "
                 f"over")
-        print(f"Resuming the run in {output_dir} (same training data and settings)",
-              file=progress_stream, flush=True)
-    elif has_checkpoint:
+        others = [v for k, v in changed.items() if k not in _SAME_DATA_FIELDS]
+        print(f"Resuming the run in {output_dir} (same training data)"
+              + (f"; these settings differ from that run's: {'; '.join(others)}"
+                 if others else ""), file=progress_stream, flush=True)
+        return
+    if has_checkpoint:
         print(f"Resuming the checkpoint in {output_dir}; it has no {RUN_INFO_FILE}, so its "
               f"training data cannot be compared with this run's", file=progress_stream,
               flush=True)
+        return
     tf.io.gfile.makedirs(output_dir)
     write_lines(path, [json.dumps(record, sort_keys=True, indent=1)])
 

@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.config import BertConfig, as_config
-from bert_tf.data.pretraining_dataset import (diagnose_read_error, list_input_files,
-                                              pretraining_dataset)
+from bert_tf.data.pretraining_dataset import (diagnose_read_error, find_out_of_range_ids,
+                                              list_input_files, pretraining_dataset)
 from bert_tf.models.pretrainer import (PRETRAINING_SUM_NAMES, BertPretrainer,
                                        pretraining_loss_from_sums, pretraining_loss_sums)
 from bert_tf.training.options import TrainerOptions, TrainingError
@@ -139,10 +139,14 @@ class PretrainingTask(Task):
         return metrics_from_sums(np.sum(per_batch, 0), loss=float(np.mean(losses)))
 
     def diagnose_data_error(self, data, error):
+        files = list_input_files(data)
+        if "is not in [0, " in (getattr(error, "message", "") or ""):  # an embedding lookup
+            return find_out_of_range_ids(files, self.config.vocab_size, self.max_seq_length,
+                                         self.max_predictions_per_seq)
         if not _is_data_error(error):
             return None
-        return diagnose_read_error(list_input_files(data), self.max_seq_length,
-                                   self.max_predictions_per_seq, error)
+        return diagnose_read_error(files, self.max_seq_length, self.max_predictions_per_seq,
+                                   error)
 
 
 class PretrainingTrainer(Trainer):
