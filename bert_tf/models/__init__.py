@@ -1,7 +1,8 @@
 """Keras models built from bert_tf.layers: the encoder, the pretrainer and task models."""
+from bert_tf.models.base import BertTaskModel
 from bert_tf.models.classifier import BertClassifier
 from bert_tf.models.encoder import ENCODER_INPUTS, BertEncoder, encoder_inputs
 from bert_tf.models.pretrainer import PRETRAINING_FEATURES, BertPretrainer, pretraining_losses
 
-__all__ = ["BertClassifier", "BertEncoder", "BertPretrainer", "ENCODER_INPUTS",
+__all__ = ["BertClassifier", "BertEncoder", "BertPretrainer", "BertTaskModel", "ENCODER_INPUTS",
            "PRETRAINING_FEATURES", "encoder_inputs", "pretraining_losses"]

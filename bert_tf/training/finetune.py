@@ -190,17 +190,23 @@ def check_run_record(output_dir: str, record: dict, progress_stream) -> None:
 
 
 # ----------------------------------------------------------------------------- driver
-def _read_splits(processor, data_dir, do_train, do_eval, do_predict):
-    splits = {"train": processor.get_train_examples(data_dir) if do_train else [],
-              "eval": processor.get_dev_examples(data_dir) if do_eval else [],
-              "predict": processor.get_test_examples(data_dir) if do_predict else []}
-    for wanted, split, name in ((do_train, "train", "training"),
-                                (do_eval, "eval", "dev (evaluation)"),
-                                (do_predict, "predict", "test (prediction)")):
-        if wanted and not splits[split]:
-            raise TrainingError(f"the {name} split in {data_dir} has no examples "
-                                f"({type(processor).__name__})")
-    return splits
+def _read_splits(processor, data_dir, do_train, do_eval, do_predict, is_regression):
+    """The examples of each wanted split and the labels; an empty wanted split is an error. The
+    training file is read first: a generic processor learns the labels from it."""
+    splits = {"train": processor.get_train_examples(data_dir) if do_train else []}
+    _require_examples(do_train, splits["train"], "training", processor, data_dir)
+    labels = _labels(processor, data_dir, is_regression)
+    splits["eval"] = processor.get_dev_examples(data_dir) if do_eval else []
+    _require_examples(do_eval, splits["eval"], "dev (evaluation)", processor, data_dir)
+    splits["predict"] = processor.get_test_examples(data_dir) if do_predict else []
+    _require_examples(do_predict, splits["predict"], "test (prediction)", processor, data_dir)
+    return splits, labels
+
+
+def _require_examples(wanted, examples, name, processor, data_dir) -> None:
+    if wanted and not examples:
+        raise TrainingError(f"the {name} split in {data_dir} has no examples "
+                            f"({type(processor).__name__})")
 
 
 def _labels(processor, data_dir, is_regression):
@@ -228,8 +234,8 @@ def run_finetuning(task_name: str, processor, data_dir: str,
         raise TrainingError("at least one of do_train, do_eval or do_predict must be true")
     options.validate()
     is_regression = bool(getattr(processor, "is_regression", False))
-    splits = _read_splits(processor, data_dir, do_train, do_eval, do_predict)
-    labels = _labels(processor, data_dir, is_regression)
+    splits, labels = _read_splits(processor, data_dir, do_train, do_eval, do_predict,
+                                  is_regression)
     steps = options.train_steps(len(splits["train"])) if do_train else (1, 0)
     stream = progress_stream if progress_stream is not None else sys.stdout
     if do_train:

@@ -236,7 +236,7 @@ class Trainer:
             done = tf.constant(0, tf.int64)
             finite, stopped = tf.constant(True), tf.constant(False)
             for _ in tf.range(num_steps):
-                if single_worker and self.stop_flag:
+                if single_worker and self.stop_flag.read_value():
                     stopped = tf.constant(True)
                     break
                 stop = tf.cast(self.stop_flag.read_value(), tf.float32)
