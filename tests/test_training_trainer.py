@@ -102,7 +102,7 @@ def test_keep_best_needs_eval_every_n_steps(tmp_path):
 
 def test_unknown_best_metric_lists_the_metrics(records, tmp_path):
     t = _trainer(tmp_path / "o", ScriptedScoreTask([0.1]), num_train_steps=2,
-                 eval_every_n_steps=2, keep_best_checkpoint_by="f1")
+                 num_warmup_steps=0, eval_every_n_steps=2, keep_best_checkpoint_by="f1")
     with pytest.raises(TrainingError, match=r"'f1' is not an evaluation metric.*'score'"):
         t.train(records, eval_data=records)
 
@@ -225,7 +225,7 @@ def test_sigterm_during_evaluation_ends_cleanly(records, tmp_path):
 def test_disk_full_while_saving_leaves_no_temp_checkpoint(records, tmp_path):
     resource = pytest.importorskip("resource")
     out = tmp_path / "o"
-    t = P.trainer(out, num_train_steps=1)
+    t = P.trainer(out, num_train_steps=1, num_warmup_steps=0)
     previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     # Files may not grow past 4 KB: the checkpoint's data file fails as on a full disk (EFBIG).
