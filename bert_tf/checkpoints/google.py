@@ -225,7 +225,8 @@ def build_from_google_checkpoint(model_cls, path: str | os.PathLike,
     """Creates `model_cls(config, **model_kwargs)` (BertEncoder, BertPretrainer, BertClassifier,
     ...) and loads the checkpoint into it: the one-call way to load a Google checkpoint.
 
-        >>> encoder = build_from_google_checkpoint(BertEncoder, "uncased_L-12_H-768_A-12")  # doctest: +SKIP
+        >>> encoder = build_from_google_checkpoint(
+        ...     BertEncoder, "uncased_L-12_H-768_A-12")  # doctest: +SKIP
 
     The config comes from bert_config.json beside the checkpoint unless given. For a
     BertClassifier, `num_classes` defaults to the checkpoint's `output_weights` rows (a fine-tuned

@@ -1,5 +1,5 @@
-"""run_pretraining.py: pretrain BERT (masked LM + next sentence) on Google's TFRecords (Google's run_pretraining.py
-flags), on one device, several GPUs, several workers or a TPU.
+"""run_pretraining.py: pretrain BERT (masked LM + next sentence) on Google's TFRecords
+(Google's run_pretraining.py flags), on one device, several GPUs, several workers or a TPU.
 
     python run_pretraining.py --input_file='data/part-*.tfrecord' --output_dir=out \
       --bert_config_file=configs/bert_tiny.json --do_train --do_eval \
@@ -94,8 +94,8 @@ def main(argv):
         num_warmup_steps=FLAGS.num_warmup_steps,
         save_checkpoints_steps=FLAGS.save_checkpoints_steps, max_eval_steps=FLAGS.max_eval_steps,
         optimizer_type=FLAGS.optimizer, mixed_precision=FLAGS.mixed_precision,
-        **cli.trainer_flag_values(), log_steps=FLAGS.log_steps, seed=FLAGS.seed, keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-        init_checkpoint=FLAGS.init_checkpoint)
+        **cli.trainer_flag_values(), log_steps=FLAGS.log_steps, seed=FLAGS.seed,
+        keep_checkpoint_max=FLAGS.keep_checkpoint_max, init_checkpoint=FLAGS.init_checkpoint)
     result = run_pretraining(config, options, train_input=FLAGS.input_file,
                              eval_input=FLAGS.input_file, do_train=FLAGS.do_train,
                              do_eval=FLAGS.do_eval, strategy=strategy,
