@@ -59,8 +59,10 @@ class SigtermWatch:
         return self
 
     def _on_signal(self, signum, frame):  # noqa: ARG002
-        # Only set the flag: logging here could deadlock on the logging lock (re-entrancy).
-        self.flag.assign(True)
+        # Nothing to do here: installing a Python handler is what makes Python's C-level handler
+        # write to the wakeup fd, and the watcher thread sets the flag. Running TensorFlow ops
+        # (or logging) inside a handler could deadlock on a lock the interrupted code holds.
+        pass
 
     def _watch(self) -> None:
         while True:
