@@ -483,4 +483,5 @@ def test_records_with_ids_beyond_vocab_size_name_the_file_and_id(tmp_path):
             w.write(data)
     with pytest.raises(RecordError, match=rf"{path}: record 5 has input_ids id 70 but the "
                                           rf"model's vocab_size is 64"):
-        trainer(tmp_path / "o", train_batch_size=16, num_train_steps=2).train(str(path))
+        trainer(tmp_path / "o", train_batch_size=16, num_train_steps=2,
+                num_warmup_steps=0).train(str(path))

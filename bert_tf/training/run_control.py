@@ -41,11 +41,13 @@ class SigtermWatch:
     inside a compiled call: Python runs signal handlers only between bytecodes of the main
     thread, but its C-level handler writes the signal number to the wakeup fd immediately, and a
     watcher thread blocked on that fd sets the variable that the compiled loop reads every step.
-    Re-entrant (evaluation inside training); inactive off the main thread or when disabled."""
+    `stop_requested()` is for Python loops between compiled calls. Re-entrant (evaluation inside
+    training); inactive off the main thread or when disabled."""
 
     def __init__(self, flag: tf.Variable, enabled: bool = True):
         self.flag = flag
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.signalled = False
 
     def __enter__(self):
         if not self.enabled:
@@ -59,10 +61,10 @@ class SigtermWatch:
         return self
 
     def _on_signal(self, signum, frame):  # noqa: ARG002
-        # Nothing to do here: installing a Python handler is what makes Python's C-level handler
-        # write to the wakeup fd, and the watcher thread sets the flag. Running TensorFlow ops
-        # (or logging) inside a handler could deadlock on a lock the interrupted code holds.
-        pass
+        # Only a Python attribute (for loops between compiled calls): the watcher thread sets the
+        # variable; TensorFlow ops or logging here could deadlock on a lock the interrupted code
+        # holds.
+        self.signalled = True
 
     def _watch(self) -> None:
         while True:
@@ -71,6 +73,9 @@ class SigtermWatch:
                 self.flag.assign(True)
             if not data or 0 in data:  # 0: __exit__'s sentinel (no signal has number 0)
                 return
+
+    def stop_requested(self) -> bool:
+        return self.signalled or bool(self.flag.numpy())
 
     def __exit__(self, *exc):
         if not self.enabled:

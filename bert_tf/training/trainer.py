@@ -412,9 +412,9 @@ class Trainer:
             self._infer_fn = self._make_infer_fn()
         iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
         outputs = []
-        with SigtermWatch(self.stop_flag, self.options.handle_sigterm):
+        with SigtermWatch(self.stop_flag, self.options.handle_sigterm) as watch:
             for _ in range(num_batches):
-                if bool(self.stop_flag.numpy()):
+                if watch.stop_requested():
                     self.preempted = True
                     return None
                 outputs.append({k: v.numpy() for k, v in self._infer_fn(iterator).items()})
