@@ -22,7 +22,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from typing import Any, Sequence
@@ -36,6 +35,8 @@ from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
 from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer
+from bert_tf.serving import layout
+from bert_tf.serving.layout import saved_model_custom_ops
 from bert_tf.serving.modules import SERVING_MODULES, SERVING_TASKS, ServingModule
 from bert_tf.serving.warmup import write_warmup_requests
 from bert_tf.text.preprocessor import BertPreprocessor
@@ -45,7 +46,6 @@ logger = logging.getLogger("bert_tf")
 
 METADATA_FILE = "bert_tf_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
-_VERSION_RE = re.compile(r"^[0-9]+$")
 
 DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
@@ -213,13 +213,6 @@ def load_model(spec: ExportSpec, init_checkpoint: str | os.PathLike) -> keras.Mo
 
 
 # ----------------------------------------------------------------------------- layout
-def _versions(model_dir: str) -> list[int]:
-    if not tf.io.gfile.isdir(model_dir):
-        return []
-    return sorted(int(d.rstrip("/")) for d in tf.io.gfile.listdir(model_dir)
-                  if _VERSION_RE.match(d.rstrip("/")))
-
-
 def version_dir(export_dir: str | os.PathLike, model_name: str, version: int | None = None,
                 overwrite: bool = False) -> tuple[str, int]:
     """`<export_dir>/<model_name>/<version>` and the version (default: newest existing + 1).
@@ -228,7 +221,7 @@ def version_dir(export_dir: str | os.PathLike, model_name: str, version: int | N
         raise ExportError(f"model_name must be a plain directory name, got {model_name!r}")
     model_dir = os.path.join(os.fspath(export_dir), model_name)
     if version is None:
-        version = (_versions(model_dir) or [0])[-1] + 1
+        version = (layout.versions(model_dir) or [0])[-1] + 1
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ExportError(f"version must be a positive integer, got {version!r}")
     path = os.path.join(model_dir, str(version))
@@ -315,22 +308,6 @@ def _describe_signatures(signatures) -> dict[str, Any]:
         out[name] = {"inputs": {v.name: spec(v) for v in inputs},
                      "outputs": {k: spec(v) for k, v in fn.structured_outputs.items()}}
     return out
-
-
-def saved_model_custom_ops(saved_model_dir: str | os.PathLike) -> list[str]:
-    """Ops in a SavedModel's graph that core TensorFlow lacks (here: tf-text's), i.e. what a
-    TF Serving build must link to load it."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    with tf.io.gfile.GFile(os.path.join(os.fspath(saved_model_dir), "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
-    ops = set()
-    for graph in proto.meta_graphs:
-        ops.update(node.op for node in graph.graph_def.node)
-        for function in graph.graph_def.library.function:
-            ops.update(node.op for node in function.node_def)
-    return sorted(op for op in ops if not hasattr(tf.raw_ops, op))
 
 
 # ----------------------------------------------------------------------------- reading back
