@@ -211,7 +211,7 @@ def test_encoder_only_checkpoint_into_pretrainer(encoder_only_ckpt):
     np.testing.assert_array_equal(model.encoder.pooler.kernel.numpy(),
                                   arrays["bert/pooler/dense/kernel"])
     np.testing.assert_array_equal(model.masked_lm._bias.numpy(), head_before)
-    # from_google_checkpoint(strict=False) gives a usable model.
+    # build_from_google_checkpoint(strict=False) gives a usable model.
     model = build_from_google_checkpoint(BertPretrainer, directory, strict=False)
     np.testing.assert_array_equal(model.encoder.embeddings.layer_norm.gamma.numpy(),
                                   arrays["bert/embeddings/LayerNorm/gamma"])
