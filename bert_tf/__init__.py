@@ -15,10 +15,11 @@ if _keras.backend.backend() != "tensorflow":
                       f"{_keras.backend.backend()!r}; unset it or set KERAS_BACKEND=tensorflow")
 
 from bert_tf.config import BertConfig, ConfigError  # noqa: E402
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer  # noqa: E402
+from bert_tf.models import (BertClassifier, BertEncoder, BertPretrainer,  # noqa: E402
+                            SentenceEmbedder)
 from bert_tf.text import BertPreprocessor, BertTokenizer  # noqa: E402
 from bert_tf.pretrained import Pretrained, from_pretrained  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["BertClassifier", "BertConfig", "BertEncoder", "BertPreprocessor", "BertPretrainer",
-           "BertTokenizer", "ConfigError", "Pretrained", "__version__", "from_pretrained"]
+           "BertTokenizer", "ConfigError", "Pretrained", "SentenceEmbedder", "__version__", "from_pretrained"]

@@ -125,10 +125,12 @@ def from_pretrained(path: str | os.PathLike, task: str | None = None,
     if task is not None and task not in TASKS:
         raise PretrainedError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
     kind = detect_format(path)
-    if kind == "sentence_transformers" or task == "embedding":
-        from bert_tf.models.sentence_embedder import load_sentence_transformer
-
-        return load_sentence_transformer(path, do_lower_case=do_lower_case)
+    if kind == "sentence_transformers":
+        return _from_sentence_transformers(path, task, do_lower_case, strict)
+    if task == "embedding" and kind != "saved_model":
+        raise PretrainedError(f"{path} is a {kind} model, not a sentence-transformers directory "
+                              f"(modules.json): build a SentenceEmbedder on its encoder to "
+                              f"choose the pooling")
     loader = {"saved_model": _from_saved_model, "hf": _from_hf, "google": _from_google,
               "keras": _from_keras, "keras_hub": _from_keras_hub}[kind]
     loaded = loader(path, task, strict)
@@ -295,3 +297,18 @@ def save_pretrained(loaded: Pretrained, path: str | os.PathLike, to_format: str)
             os.replace(tmp, os.path.join(path, KERAS_NAME))
         _write_text_files(path, loaded)
     return path
+
+
+def _from_sentence_transformers(path: str, task: str | None, do_lower_case: bool | None,
+                                strict: bool) -> Pretrained:
+    from bert_tf.checkpoints.sentence_transformers import (build_sentence_embedder,
+                                                           read_sentence_transformer)
+
+    if task not in (None, "embedding"):
+        raise PretrainedError(f"{path} is a sentence-transformers model: task must be "
+                              f"'embedding', not {task!r}")
+    directory = read_sentence_transformer(path)
+    model = build_sentence_embedder(directory, strict=strict, do_lower_case=do_lower_case)
+    return Pretrained(model, directory.transformer.config, model.preprocessor.vocab,
+                      model.preprocessor.do_lower_case, "embedding", "sentence_transformers",
+                      path, None, directory.max_seq_length)

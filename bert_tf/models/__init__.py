@@ -2,6 +2,7 @@
 from bert_tf.models.classifier import BertClassifier
 from bert_tf.models.encoder import ENCODER_INPUTS, BertEncoder, encoder_inputs
 from bert_tf.models.pretrainer import PRETRAINING_FEATURES, BertPretrainer, pretraining_losses
+from bert_tf.models.sentence_embedder import SentenceEmbedder
 
 __all__ = ["BertClassifier", "BertEncoder", "BertPretrainer", "ENCODER_INPUTS",
-           "PRETRAINING_FEATURES", "encoder_inputs", "pretraining_losses"]
+           "PRETRAINING_FEATURES", "SentenceEmbedder", "encoder_inputs", "pretraining_losses"]
