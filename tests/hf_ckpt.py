@@ -106,3 +106,33 @@ def write_hf_directory(directory: str, config: Mapping, tensors: Mapping[str, np
             json.dump({"do_lower_case": do_lower_case, "tokenizer_class": "BertTokenizer",
                        **tokenizer_overrides}, f)
     return directory
+
+
+def write_sentence_transformer(directory: str, google_config: Mapping, arrays,
+                               pooling=("mean",), normalize=True, extra_modules=(),
+                               max_seq_length: int = 9) -> str:
+    """A sentence-transformers directory: the encoder (no pooler) as a HF BertModel at the
+    root, modules.json, 1_Pooling/config.json, optional 2_Normalize, sentence_bert_config.json.
+    `google_config` should say hidden_act "gelu_exact" (the HF config says "gelu")."""
+    tensors = to_hf_tensors(
+        {k: v for k, v in arrays.items() if not k.startswith("bert/pooler")}, prefix="")
+    write_hf_directory(directory, hf_config(google_config, "BertModel"), tensors)
+    modules = [{"idx": 0, "name": "0", "path": "",
+                "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling"}]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                        "type": "sentence_transformers.models.Normalize"})
+    modules += list(extra_modules)
+    os.makedirs(os.path.join(directory, "1_Pooling"), exist_ok=True)
+    with open(os.path.join(directory, "modules.json"), "w") as f:
+        json.dump(modules, f)
+    keys = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens",
+            "mean": "pooling_mode_mean_tokens", "weightedmean": "pooling_mode_weightedmean_tokens"}
+    with open(os.path.join(directory, "1_Pooling", "config.json"), "w") as f:
+        json.dump({"word_embedding_dimension": google_config["hidden_size"],
+                   **{key: mode in pooling for mode, key in keys.items()}}, f)
+    with open(os.path.join(directory, "sentence_bert_config.json"), "w") as f:
+        json.dump({"max_seq_length": max_seq_length, "do_lower_case": False}, f)
+    return directory

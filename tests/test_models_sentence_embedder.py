@@ -23,30 +23,10 @@ TEXTS = ["The cat sat on the mat.", "A dog runs fast!", "Paris is the capital of
          "the capital of France is Paris.", ""]
 
 
-def write_sentence_transformer(directory: str, arrays, pooling=("mean",), normalize=True,
-                               extra_modules=()) -> str:
-    tensors = hf_ckpt.to_hf_tensors(
-        {k: v for k, v in arrays.items() if not k.startswith("bert/pooler")}, prefix="")
-    hf_ckpt.write_hf_directory(directory, hf_ckpt.hf_config(GOOGLE_CONFIG, "BertModel"), tensors)
-    modules = [{"idx": 0, "name": "0", "path": "",
-                "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "name": "1", "path": "1_Pooling",
-                "type": "sentence_transformers.models.Pooling"}]
-    if normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
-                        "type": "sentence_transformers.models.Normalize"})
-    modules += list(extra_modules)
-    os.makedirs(os.path.join(directory, "1_Pooling"), exist_ok=True)
-    with open(os.path.join(directory, "modules.json"), "w") as f:
-        json.dump(modules, f)
-    keys = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens",
-            "mean": "pooling_mode_mean_tokens", "weightedmean": "pooling_mode_weightedmean_tokens"}
-    with open(os.path.join(directory, "1_Pooling", "config.json"), "w") as f:
-        json.dump({"word_embedding_dimension": 32,
-                   **{key: mode in pooling for mode, key in keys.items()}}, f)
-    with open(os.path.join(directory, "sentence_bert_config.json"), "w") as f:
-        json.dump({"max_seq_length": MAX_SEQ_LENGTH, "do_lower_case": False}, f)
-    return directory
+def write_sentence_transformer(directory, arrays, pooling=("mean",), normalize=True,
+                               extra_modules=()):
+    return hf_ckpt.write_sentence_transformer(directory, GOOGLE_CONFIG, arrays, pooling,
+                                              normalize, extra_modules, MAX_SEQ_LENGTH)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from bert_tf.checkpoints.google import LABELS_NAME, load_google_checkpoint, reso
 from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer
+from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer, SentenceEmbedder
 from bert_tf.serving.modules import SERVING_MODULES, SERVING_TASKS, ServingModule
 from bert_tf.serving.warmup import write_warmup_requests
 from bert_tf.text.preprocessor import BertPreprocessor
@@ -51,6 +51,7 @@ DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
     "encoder": ["The movie was great.", "A short sentence that warms the model up."],
     "masked_lm": ["The capital of France is [MASK].", "A [MASK] sentence."],
+    "embedding": ["The movie was great.", "A short sentence that warms the model up."],
 }
 
 
@@ -78,6 +79,9 @@ class ExportSpec:
     labels: list[str] = dataclasses.field(default_factory=list)
     top_k: int = 5
     dtype_policy: str = "float32"
+    # task "embedding": the SentenceEmbedder's pooling (see bert_tf.models.sentence_embedder).
+    pooling_modes: tuple[str, ...] = ("mean",)
+    normalize: bool = False
 
     def __post_init__(self):
         if self.task not in SERVING_TASKS:
@@ -94,23 +98,36 @@ class ExportSpec:
         self.labels = [str(x) for x in self.labels or []]
 
     @classmethod
+    def for_embedder(cls, embedder: SentenceEmbedder, **kwargs) -> "ExportSpec":
+        """The spec of a SentenceEmbedder with its preprocessor's vocab, casing, seq_length."""
+        pre = embedder.preprocessor
+        return cls(task="embedding", bert_config=embedder.config, vocab=pre.vocab,
+                   do_lower_case=pre.do_lower_case, max_seq_length=pre.seq_length,
+                   pooling_modes=embedder.pooling_modes, normalize=embedder.normalize, **kwargs)
+
+    @classmethod
     def from_files(cls, task: str, bert_config_file: str | os.PathLike,
                    vocab_file: str | os.PathLike, **kwargs) -> "ExportSpec":
         return cls(task=task, bert_config=BertConfig.from_json_file(bert_config_file),
                    vocab=load_vocab(vocab_file), **kwargs)
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "do_lower_case": self.do_lower_case,
-                "max_seq_length": self.max_seq_length, "labels": self.labels,
-                "top_k": self.top_k, "dtype_policy": self.dtype_policy,
-                "bert_config": self.bert_config.to_dict()}
+        out = {"task": self.task, "do_lower_case": self.do_lower_case,
+               "max_seq_length": self.max_seq_length, "labels": self.labels,
+               "top_k": self.top_k, "dtype_policy": self.dtype_policy,
+               "bert_config": self.bert_config.to_dict()}
+        if self.task == "embedding":
+            out.update(pooling_modes=list(self.pooling_modes), normalize=self.normalize)
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any], vocab: Vocab) -> "ExportSpec":
         return cls(task=data["task"], bert_config=BertConfig.from_dict(data["bert_config"]),
                    vocab=vocab, do_lower_case=data["do_lower_case"],
                    max_seq_length=data["max_seq_length"], labels=data.get("labels", []),
-                   top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"))
+                   top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"),
+                   pooling_modes=tuple(data.get("pooling_modes", ("mean",))),
+                   normalize=data.get("normalize", False))
 
     def preprocessor(self, tflite_compatible: bool = False) -> BertPreprocessor:
         return BertPreprocessor(self.vocab, do_lower_case=self.do_lower_case,
@@ -126,6 +143,9 @@ class ExportSpec:
                                   dtype=dtype)
         if self.task == "encoder":
             return BertEncoder(self.bert_config, dtype=dtype)
+        if self.task == "embedding":
+            return SentenceEmbedder(BertEncoder(self.bert_config, dtype=dtype),
+                                    self.preprocessor(), self.pooling_modes, self.normalize)
         return BertPretrainer(self.bert_config, dtype=dtype)
 
     def serving_module(self, model: keras.Model,
@@ -136,7 +156,7 @@ class ExportSpec:
             return SERVING_MODULES["classifier"](model, preprocessor, labels=self.labels)
         if self.task == "masked_lm":
             return SERVING_MODULES["masked_lm"](model, preprocessor, top_k=self.top_k)
-        return SERVING_MODULES["encoder"](model, preprocessor)
+        return SERVING_MODULES[self.task](model, preprocessor)
 
 
 # ----------------------------------------------------------------------------- checkpoints
