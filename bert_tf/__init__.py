@@ -19,7 +19,9 @@ from bert_tf.models import (BertClassifier, BertEncoder, BertPretrainer,  # noqa
                             SentenceEmbedder)
 from bert_tf.text import BertPreprocessor, BertTokenizer  # noqa: E402
 from bert_tf.pretrained import Pretrained, from_pretrained  # noqa: E402
+from bert_tf.pipelines import pipeline  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["BertClassifier", "BertConfig", "BertEncoder", "BertPreprocessor", "BertPretrainer",
-           "BertTokenizer", "ConfigError", "Pretrained", "SentenceEmbedder", "__version__", "from_pretrained"]
+           "BertTokenizer", "ConfigError", "Pretrained", "SentenceEmbedder", "__version__", "from_pretrained",
+           "pipeline"]

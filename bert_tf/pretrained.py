@@ -69,8 +69,9 @@ class Pretrained:
 
     def preprocessor(self, seq_length: int | None = None, **kwargs) -> BertPreprocessor:
         """The BertPreprocessor the model expects (seq_length: given, else the model's own,
-        else 128)."""
-        seq_length = seq_length or self.max_seq_length or 128
+        else 128 or max_position_embeddings if smaller)."""
+        if seq_length is None:
+            seq_length = self.max_seq_length or min(128, self.config.max_position_embeddings)
         self.config.check_max_seq_length(seq_length, "seq_length")
         return BertPreprocessor(self.vocab, do_lower_case=self.do_lower_case,
                                 seq_length=seq_length,
