@@ -3,7 +3,8 @@
     >>> import bert_tf
     >>> fill = bert_tf.pipeline("fill-mask", "uncased_L-12_H-768_A-12")  # doctest: +SKIP
     >>> fill("The capital of France is [MASK].")[0]  # doctest: +SKIP
-    {'score': 0.41, 'token': 3000, 'token_str': 'paris', 'sequence': 'The capital of France is paris.'}
+    {'score': 0.41, 'token': 3000, 'token_str': 'paris',
+     'sequence': 'The capital of France is paris.'}
 
 `model` is anything `bert_tf.from_pretrained` reads (Google checkpoint, fine-tuned output_dir,
 Hugging Face or sentence-transformers directory, keras-hub preset, .keras, exported SavedModel)
@@ -162,7 +163,7 @@ class FillMaskPipeline(Pipeline):
 
 
 def _fill(text: str, index: int, token: str) -> str:
-    """`text` with its `index`-th [MASK] replaced by `token` (a "##" piece joins the word before)."""
+    """`text` with its `index`-th [MASK] replaced by `token` ("##" pieces join the word before)."""
     parts = text.split(MASK_TOKEN)
     if index >= len(parts) - 1:  # a mask of the pair's second text: keep the first as is
         return text

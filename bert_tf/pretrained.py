@@ -12,7 +12,8 @@ Recognised, in this order:
 
 Example:
     >>> import bert_tf
-    >>> loaded = bert_tf.from_pretrained("uncased_L-12_H-768_A-12", task="masked_lm")  # doctest: +SKIP
+    >>> loaded = bert_tf.from_pretrained("uncased_L-12_H-768_A-12",  # doctest: +SKIP
+    ...                                  task="masked_lm")
     >>> loaded.model, loaded.do_lower_case, loaded.labels  # doctest: +SKIP
 """
 from __future__ import annotations
@@ -104,8 +105,8 @@ def detect_format(path: str | os.PathLike) -> str:
     raise PretrainedError(
         f"{path}: not a model bert_tf reads. Expected an exported SavedModel (saved_model.pb), "
         f"a sentence-transformers directory (modules.json), a Hugging Face directory "
-        f"(config.json + model.safetensors), a keras-hub preset, a Google checkpoint (bert_model.ckpt.index + "
-        f"bert_config.json) or a .keras file")
+        f"(config.json + model.safetensors), a keras-hub preset, a Google checkpoint "
+        f"(bert_model.ckpt.index + bert_config.json) or a .keras file")
 
 
 def from_pretrained(path: str | os.PathLike, task: str | None = None,

@@ -136,3 +136,13 @@ def write_sentence_transformer(directory: str, google_config: Mapping, arrays,
     with open(os.path.join(directory, "sentence_bert_config.json"), "w") as f:
         json.dump({"max_seq_length": max_seq_length, "do_lower_case": False}, f)
     return directory
+
+
+def transformers_or_none():
+    """The `transformers` module when it and torch are installed (the `bench` extra), else None."""
+    try:
+        import torch  # noqa: F401
+        import transformers
+    except ImportError:
+        return None
+    return transformers

@@ -178,19 +178,14 @@ def test_save_then_load_round_trip_is_exact(tmp_path):
         assert np.array_equal(a.numpy(), b.numpy()), a.path
 
 
-def _transformers():
-    try:
-        import torch  # noqa: F401
-        import transformers
-    except ImportError:
-        return None
-    return transformers
+TRANSFORMERS = hf_ckpt.transformers_or_none()
 
 
-@pytest.mark.skipif(_transformers() is None, reason="transformers/torch not installed (bench extra)")
+@pytest.mark.skipif(TRANSFORMERS is None,
+                    reason="transformers/torch not installed (bench extra)")
 def test_transformers_loads_what_we_write_and_we_load_what_it_writes(tmp_path, arrays):
     import torch
-    transformers = _transformers()
+    transformers = TRANSFORMERS
     config = BertConfig.from_dict(GOOGLE_CONFIG)
     ours = BertClassifier(config, num_classes=3)
     vocab = tmp_path / "vocab.txt"

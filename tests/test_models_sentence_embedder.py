@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import keras
@@ -85,7 +84,8 @@ def test_keras_round_trip(tmp_path, arrays):
 def test_unsupported_layouts_are_refused(tmp_path, arrays):
     dense = write_sentence_transformer(
         str(tmp_path / "dense"), arrays, extra_modules=[
-            {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}])
+            {"idx": 3, "name": "3", "path": "3_Dense",
+             "type": "sentence_transformers.models.Dense"}])
     with pytest.raises(CheckpointError, match="Dense.*not supported"):
         bert_tf.from_pretrained(dense)
     weighted = write_sentence_transformer(str(tmp_path / "w"), arrays, ("weightedmean",))
@@ -95,16 +95,11 @@ def test_unsupported_layouts_are_refused(tmp_path, arrays):
         bert_tf.from_pretrained(weighted, task="classifier")
 
 
-def _transformers():
-    try:
-        import torch  # noqa: F401
-        import transformers
-    except ImportError:
-        return None
-    return transformers
+TRANSFORMERS = hf_ckpt.transformers_or_none()
 
 
-@pytest.mark.skipif(_transformers() is None, reason="transformers/torch not installed (bench extra)")
+@pytest.mark.skipif(TRANSFORMERS is None,
+                    reason="transformers/torch not installed (bench extra)")
 def test_mean_pooling_matches_transformers_bert(tmp_path, arrays):
     """The Transformer module of sentence-transformers is transformers' BertModel: pool its
     last_hidden_state the sentence-transformers way and compare."""
@@ -112,7 +107,8 @@ def test_mean_pooling_matches_transformers_bert(tmp_path, arrays):
     directory = write_sentence_transformer(str(tmp_path / "st"), arrays, ("mean",), True)
     model = bert_tf.from_pretrained(directory).model
     inputs = model.preprocessor(TEXTS)
-    theirs = _transformers().BertModel.from_pretrained(directory, add_pooling_layer=False).eval()
+    theirs = TRANSFORMERS.BertModel.from_pretrained(directory,
+                                                    add_pooling_layer=False).eval()
     mask = np.asarray(inputs["input_mask"])
     with torch.no_grad():
         hidden = theirs(input_ids=torch.tensor(np.asarray(inputs["input_word_ids"]),

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
 import os
@@ -271,8 +272,6 @@ def build_from_hf(model_cls, path: str | os.PathLike, strict: bool = True,
 
 
 def _init_args(model_cls) -> tuple[str, ...]:
-    import inspect
-
     return tuple(inspect.signature(model_cls.__init__).parameters)
 
 
