@@ -14,6 +14,7 @@ import numpy_bert
 import bert_tf
 from bert_tf.checkpoints import CheckpointError
 from bert_tf.models.sentence_embedder import SentenceEmbedder
+from bert_tf.pretrained import PretrainedError
 from bert_tf.text import FullTokenizer
 
 GOOGLE_CONFIG = google_ckpt.tiny_config(hidden_act="gelu_exact")  # HF's "gelu"
@@ -91,7 +92,7 @@ def test_unsupported_layouts_are_refused(tmp_path, arrays):
     weighted = write_sentence_transformer(str(tmp_path / "w"), arrays, ("weightedmean",))
     with pytest.raises(CheckpointError, match="weightedmean"):
         bert_tf.from_pretrained(weighted)
-    with pytest.raises(bert_tf.pretrained.PretrainedError, match="embedding"):
+    with pytest.raises(PretrainedError, match="embedding"):
         bert_tf.from_pretrained(weighted, task="classifier")
 
 

@@ -22,7 +22,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from typing import Any, Sequence
@@ -35,23 +34,35 @@ from bert_tf.checkpoints.google import LABELS_NAME, load_google_checkpoint, reso
 from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer, SentenceEmbedder
-from bert_tf.serving.modules import SERVING_MODULES, SERVING_TASKS, ServingModule
+from bert_tf.data.conll import check_labels
+from bert_tf.models import (BertClassifier, BertEncoder, BertPretrainer, BertTokenClassifier,
+                            SentenceEmbedder)
+from bert_tf.serving import layout
+from bert_tf.serving.layout import saved_model_custom_ops
+from bert_tf.serving.modules import SERVING_MODULES as _BASE_MODULES
+from bert_tf.serving.modules import ServingModule
+from bert_tf.serving.token_classifier import TokenClassifierServingModule
 from bert_tf.serving.warmup import write_warmup_requests
 from bert_tf.text.preprocessor import BertPreprocessor
 from bert_tf.text.vocab import Vocab, load_vocab
 
 logger = logging.getLogger("bert_tf")
 
+# The task modules of modules.py plus those in their own files (which import modules.py).
+SERVING_MODULES = {**_BASE_MODULES, TokenClassifierServingModule.task: TokenClassifierServingModule}
+SERVING_TASKS = tuple(SERVING_MODULES)
+# Tasks whose only signature is serving_default(text) (no text_pair).
+_SINGLE_TEXT_TASKS = (TokenClassifierServingModule.task,)
+
 METADATA_FILE = "bert_tf_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
-_VERSION_RE = re.compile(r"^[0-9]+$")
 
 DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
     "encoder": ["The movie was great.", "A short sentence that warms the model up."],
     "masked_lm": ["The capital of France is [MASK].", "A [MASK] sentence."],
     "embedding": ["The movie was great.", "A short sentence that warms the model up."],
+    "token_classifier": ["George Washington went to Washington.", "A sentence with no names."],
 }
 
 
@@ -63,7 +74,9 @@ class ExportError(InputError):
 class ExportSpec:
     """What to export: the task, the model's config and the preprocessing it was trained with.
 
-    `labels`: classifier label names in id order; empty for a regression model (one output).
+    `labels`: classifier label names in id order; empty for a regression model (one output);
+    for a token_classifier its IOB2 tags (labels.txt). `doc_stride`: token_classifier window
+    stride for long texts (default half a window).
     `top_k`: tokens returned per `[MASK]` (masked_lm). `dtype_policy`: the Keras policy the model
     is built with: `float32`; `mixed_bfloat16` (float32 weights cast to bfloat16 on every call);
     or `bfloat16`, the fastest on CPUs with AMX/AVX-512-bf16 and on TPUs: the weights are stored
@@ -79,6 +92,7 @@ class ExportSpec:
     labels: list[str] = dataclasses.field(default_factory=list)
     top_k: int = 5
     dtype_policy: str = "float32"
+    doc_stride: int | None = None
     # task "embedding": the SentenceEmbedder's pooling (see bert_tf.models.sentence_embedder).
     pooling_modes: tuple[str, ...] = ("mean",)
     normalize: bool = False
@@ -96,6 +110,8 @@ class ExportSpec:
                               f"{len(self.vocab)} tokens but the config's vocab_size is "
                               f"{self.bert_config.vocab_size}")
         self.labels = [str(x) for x in self.labels or []]
+        if self.task == TokenClassifierServingModule.task:
+            self.labels = check_labels(self.labels, "token_classifier labels")
 
     @classmethod
     def for_embedder(cls, embedder: SentenceEmbedder, **kwargs) -> "ExportSpec":
@@ -115,7 +131,7 @@ class ExportSpec:
         out = {"task": self.task, "do_lower_case": self.do_lower_case,
                "max_seq_length": self.max_seq_length, "labels": self.labels,
                "top_k": self.top_k, "dtype_policy": self.dtype_policy,
-               "bert_config": self.bert_config.to_dict()}
+               "doc_stride": self.doc_stride, "bert_config": self.bert_config.to_dict()}
         if self.task == "embedding":
             out.update(pooling_modes=list(self.pooling_modes), normalize=self.normalize)
         return out
@@ -126,6 +142,7 @@ class ExportSpec:
                    vocab=vocab, do_lower_case=data["do_lower_case"],
                    max_seq_length=data["max_seq_length"], labels=data.get("labels", []),
                    top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"),
+                   doc_stride=data.get("doc_stride"),
                    pooling_modes=tuple(data.get("pooling_modes", ("mean",))),
                    normalize=data.get("normalize", False))
 
@@ -146,6 +163,9 @@ class ExportSpec:
         if self.task == "embedding":
             return SentenceEmbedder(BertEncoder(self.bert_config, dtype=dtype),
                                     self.preprocessor(), self.pooling_modes, self.normalize)
+        if self.task == TokenClassifierServingModule.task:
+            return BertTokenClassifier(BertEncoder(self.bert_config, dtype=dtype),
+                                       num_labels=len(self.labels))
         return BertPretrainer(self.bert_config, dtype=dtype)
 
     def serving_module(self, model: keras.Model,
@@ -156,6 +176,8 @@ class ExportSpec:
             return SERVING_MODULES["classifier"](model, preprocessor, labels=self.labels)
         if self.task == "masked_lm":
             return SERVING_MODULES["masked_lm"](model, preprocessor, top_k=self.top_k)
+        if self.task == TokenClassifierServingModule.task:
+            return TokenClassifierServingModule(model, preprocessor, self.labels, self.doc_stride)
         return SERVING_MODULES[self.task](model, preprocessor)
 
 
@@ -209,6 +231,28 @@ def resolve_labels(init_checkpoint: str | os.PathLike,
     return labels
 
 
+def resolve_token_labels(init_checkpoint: str | os.PathLike,
+                         labels: Sequence[str] | None = None) -> list[str]:
+    """IOB2 labels of a token-classifier checkpoint: `labels` if given, else labels.txt beside
+    it (required: entity types need names); their count must match its `output_weights`."""
+    num_labels = checkpoint_num_classes(init_checkpoint)
+    if num_labels is None:
+        raise ExportError(f"checkpoint {resolve_checkpoint(init_checkpoint)} has no token "
+                          "classification head (output_weights/output_bias): fine-tune it first")
+    source = "--labels"
+    if not labels:
+        labels, source = read_labels_file(init_checkpoint), LABELS_NAME
+    if not labels:
+        raise ExportError(f"no --labels given and no {LABELS_NAME} beside "
+                          f"{resolve_checkpoint(init_checkpoint)}: a token classifier needs its "
+                          "IOB2 tags in id order")
+    labels = check_labels(labels, source)
+    if len(labels) != num_labels:
+        raise ExportError(f"the checkpoint's head has {num_labels} labels but {source} names "
+                          f"{len(labels)}: {labels}")
+    return labels
+
+
 def spec_from_checkpoint(task: str, init_checkpoint: str, bert_config_file: str | None,
                 vocab_file: str | None, do_lower_case: bool, max_seq_length: int,
                 labels: list[str] | None, **spec_kwargs):
@@ -218,6 +262,8 @@ def spec_from_checkpoint(task: str, init_checkpoint: str, bert_config_file: str 
                                      max_seq_length, do_lower_case)
     if task == "classifier":
         labels = resolve_labels(init_checkpoint, labels)
+    elif task == TokenClassifierServingModule.task:
+        labels = resolve_token_labels(init_checkpoint, labels)
     elif labels:
         raise ExportError(f"--labels applies to --task=classifier, not --task={task}")
     return ExportSpec(task, config, vocab, do_lower_case=do_lower_case,
@@ -233,13 +279,6 @@ def load_model(spec: ExportSpec, init_checkpoint: str | os.PathLike) -> keras.Mo
 
 
 # ----------------------------------------------------------------------------- layout
-def _versions(model_dir: str) -> list[int]:
-    if not tf.io.gfile.isdir(model_dir):
-        return []
-    return sorted(int(d.rstrip("/")) for d in tf.io.gfile.listdir(model_dir)
-                  if _VERSION_RE.match(d.rstrip("/")))
-
-
 def version_dir(export_dir: str | os.PathLike, model_name: str, version: int | None = None,
                 overwrite: bool = False) -> tuple[str, int]:
     """`<export_dir>/<model_name>/<version>` and the version (default: newest existing + 1).
@@ -248,7 +287,7 @@ def version_dir(export_dir: str | os.PathLike, model_name: str, version: int | N
         raise ExportError(f"model_name must be a plain directory name, got {model_name!r}")
     model_dir = os.path.join(os.fspath(export_dir), model_name)
     if version is None:
-        version = (_versions(model_dir) or [0])[-1] + 1
+        version = (layout.versions(model_dir) or [0])[-1] + 1
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ExportError(f"version must be a positive integer, got {version!r}")
     path = os.path.join(model_dir, str(version))
@@ -320,7 +359,8 @@ def warmup_requests(task: str, texts: Sequence[str]) -> list[tuple[str, dict[str
     the batch of all `texts`."""
     texts = np.array(list(texts), dtype=object)
     out = [("serving_default", {"text": texts[:1]}), ("serving_default", {"text": texts})]
-    out.append(("text_pair", {"text": texts[:1], "text_b": texts[-1:]}))
+    if task not in _SINGLE_TEXT_TASKS:
+        out.append(("text_pair", {"text": texts[:1], "text_b": texts[-1:]}))
     return out
 
 
@@ -335,22 +375,6 @@ def _describe_signatures(signatures) -> dict[str, Any]:
         out[name] = {"inputs": {v.name: spec(v) for v in inputs},
                      "outputs": {k: spec(v) for k, v in fn.structured_outputs.items()}}
     return out
-
-
-def saved_model_custom_ops(saved_model_dir: str | os.PathLike) -> list[str]:
-    """Ops in a SavedModel's graph that core TensorFlow lacks (here: tf-text's), i.e. what a
-    TF Serving build must link to load it."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    with tf.io.gfile.GFile(os.path.join(os.fspath(saved_model_dir), "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
-    ops = set()
-    for graph in proto.meta_graphs:
-        ops.update(node.op for node in graph.graph_def.node)
-        for function in graph.graph_def.library.function:
-            ops.update(node.op for node in function.node_def)
-    return sorted(op for op in ops if not hasattr(tf.raw_ops, op))
 
 
 # ----------------------------------------------------------------------------- reading back
@@ -387,5 +411,6 @@ def load_exported(saved_model_dir: str | os.PathLike) -> tuple[ExportSpec, keras
 
 __all__ = ["ExportError", "ExportSpec", "SERVING_TASKS", "checkpoint_num_classes",
            "export_from_checkpoint", "export_saved_model", "load_exported", "load_model",
-           "read_export_metadata", "resolve_labels", "saved_model_custom_ops", "version_dir",
+           "read_export_metadata", "resolve_labels", "resolve_token_labels",
+           "saved_model_custom_ops", "version_dir",
            "warmup_requests"]
