@@ -29,7 +29,7 @@ from bert_tf.checkpoints import google, huggingface
 from bert_tf.checkpoints.names import CLASSIFIER, NEXT_SENTENCE
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer
+from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer, BertTokenClassifier
 from bert_tf.text.preprocessor import BertPreprocessor
 from bert_tf.text.vocab import Vocab, load_vocab, looks_cased
 
@@ -38,11 +38,13 @@ logger = logging.getLogger("bert_tf")
 # Our task names → model class. "masked_lm" is the pretrainer whose next-sentence head may be
 # absent (HF BertForMaskedLM); "pretraining" needs both heads.
 TASK_MODELS = {"encoder": BertEncoder, "masked_lm": BertPretrainer,
-               "pretraining": BertPretrainer, "classifier": BertClassifier}
+               "pretraining": BertPretrainer, "classifier": BertClassifier,
+               "token_classifier": BertTokenClassifier}
 TASKS = tuple(TASK_MODELS) + ("embedding",)
 _HF_ARCHITECTURE_TASKS = {"BertModel": "encoder", "BertForMaskedLM": "masked_lm",
                           "BertForPreTraining": "pretraining",
-                          "BertForSequenceClassification": "classifier"}
+                          "BertForSequenceClassification": "classifier",
+                          "BertForTokenClassification": "token_classifier"}
 KERAS_NAME = "model.keras"  # what `convert --to_format=keras` writes, beside vocab.txt
 FORMATS = ("saved_model", "sentence_transformers", "hf", "keras_hub", "google", "keras")
 
@@ -148,19 +150,23 @@ def _check_task(task: str | None, found: str, path: str) -> str:
         return found
     if task == "encoder" or (task == "masked_lm" and found == "pretraining"):
         return task
-    if task == "classifier" and found != "classifier":
+    heads = ("classifier", "token_classifier")
+    if task in heads and found not in heads:
         return task
     raise PretrainedError(f"{path} holds a {found} model without the heads task={task!r} "
                           f"needs")
 
 
 def _optional_groups(task: str) -> tuple[str, ...]:
-    return {"masked_lm": (NEXT_SENTENCE,), "classifier": (CLASSIFIER,)}.get(task, ())
+    return {"masked_lm": (NEXT_SENTENCE,), "classifier": (CLASSIFIER,),
+            "token_classifier": (CLASSIFIER,)}.get(task, ())
 
 
 def _build(task: str, config: BertConfig, num_classes: int | None) -> keras.Model:
     if task == "classifier":
         return BertClassifier(config, num_classes=num_classes or 2)
+    if task == "token_classifier":
+        return BertTokenClassifier(BertEncoder(config), num_labels=num_classes or 2)
     return TASK_MODELS[task](config)
 
 
@@ -207,8 +213,11 @@ def _from_google(path: str, task: str | None, strict: bool) -> Pretrained:
         raise PretrainedError(f"no {google.VOCAB_NAME} beside checkpoint {prefix}")
     vocab = load_vocab(vocab_file)
     config.check_vocab_fits(len(vocab), vocab_file)
-    task = _check_task(task, _google_task(prefix), path)
-    labels = read_labels_file(prefix) if task == "classifier" else None
+    found = _google_task(prefix)
+    if found == "classifier" and task == "token_classifier":
+        found = task  # both heads are Google's output_weights/output_bias: the caller decides
+    task = _check_task(task, found, path)
+    labels = read_labels_file(prefix) if task in ("classifier", "token_classifier") else None
     model = _build(task, config, checkpoint_num_classes(prefix) or len(labels or []))
     google.load_google_checkpoint(model, prefix, strict=strict,
                                   optional_groups=_optional_groups(task))
@@ -231,7 +240,8 @@ def _from_keras(path: str, task: str | None, strict: bool) -> Pretrained:
     if os.path.isdir(path):
         path = os.path.join(path, KERAS_NAME)
     model = keras.saving.load_model(path)
-    found = {BertEncoder: "encoder", BertClassifier: "classifier"}.get(type(model), "pretraining")
+    found = {BertEncoder: "encoder", BertClassifier: "classifier",
+             BertTokenClassifier: "token_classifier"}.get(type(model), "pretraining")
     task = _check_task(task, found, path)
     vocab_file = os.path.join(os.path.dirname(path), google.VOCAB_NAME)
     if not os.path.isfile(vocab_file):

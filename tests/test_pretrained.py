@@ -122,3 +122,23 @@ def test_convert_command(google_dir, tmp_path):
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert bad.returncode == 2 and "convert.py: error:" in bad.stderr
     assert "not empty" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_hf_token_classifier(tmp_path):
+    """BertForTokenClassification: `classifier.*` on every token, id2label as the labels."""
+    arrays = google_ckpt.random_google_arrays(CONFIG, with_pretraining_heads=False,
+                                              num_classifier_labels=3, seed=9)
+    config = hf_ckpt.hf_config(CONFIG, "BertForTokenClassification", hidden_act="gelu_new",
+                               id2label={"0": "O", "1": "B-LOC", "2": "I-LOC"})
+    directory = hf_ckpt.write_hf_directory(str(tmp_path / "ner"), config,
+                                           hf_ckpt.to_hf_tensors(arrays))
+    loaded = from_pretrained(directory)
+    assert loaded.task == "token_classifier" and loaded.labels == ["O", "B-LOC", "I-LOC"]
+    sequence = numpy_bert.bert_forward(arrays, CONFIG, IDS, INPUTS["input_mask"])[
+        "sequence_output"]
+    expected = sequence @ arrays["output_weights"].T.astype(np.float64) + arrays["output_bias"]
+    np.testing.assert_allclose(loaded.model(INPUTS), expected, atol=2e-5)
+    out = save_pretrained(loaded, str(tmp_path / "again"), "hf")
+    again = from_pretrained(out)
+    assert again.task == "token_classifier" and again.labels == loaded.labels
+    _same_weights(loaded.model, again.model)

@@ -264,8 +264,9 @@ def build_from_hf(model_cls, path: str | os.PathLike, strict: bool = True,
     """Creates `model_cls(config, **model_kwargs)` from a HF directory's config.json and loads
     its weights. A classifier's `num_classes` defaults to config.json's `id2label` size."""
     directory = read_hf_directory(path)
-    if directory.labels and "num_classes" in _init_args(model_cls):
-        model_kwargs.setdefault("num_classes", len(directory.labels))
+    for arg in ("num_classes", "num_labels"):
+        if directory.labels and arg in _init_args(model_cls):
+            model_kwargs.setdefault(arg, len(directory.labels))
     model = model_cls(directory.config, **model_kwargs)
     load_hf_weights(model, directory.path, strict=strict, optional_groups=optional_groups)
     return model
@@ -284,7 +285,9 @@ def _architecture(model) -> tuple[str, bool]:
     if has("masked_lm"):
         return "BertForMaskedLM", False
     if has("classifier"):
-        return "BertForSequenceClassification", False
+        token_level = hasattr(model, "num_labels")  # BertTokenClassifier: a label per token
+        return ("BertForTokenClassification" if token_level
+                else "BertForSequenceClassification"), False
     if has("encoder"):
         raise CheckpointError(f"no Hugging Face architecture for {type(model).__name__}")
     return "BertModel", True
@@ -328,7 +331,7 @@ def save_hf(model, path: str | os.PathLike, vocab_file: str | os.PathLike,
     tokens = load_vocab(vocab_file).tokens
     config.check_vocab_fits(len(tokens), os.fspath(vocab_file))
     tensors, architecture = hf_tensors(model)
-    num_classes = getattr(model, "num_classes", None)
+    num_classes = getattr(model, "num_classes", None) or getattr(model, "num_labels", None)
     if num_classes and labels is None:
         labels = [f"LABEL_{i}" for i in range(num_classes)]
     if labels is not None and num_classes is not None and len(labels) != num_classes:
