@@ -35,7 +35,8 @@ from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
 from bert_tf.data.conll import check_labels
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer, BertTokenClassifier
+from bert_tf.models import (BertClassifier, BertEncoder, BertPretrainer, BertTokenClassifier,
+                            SentenceEmbedder)
 from bert_tf.serving import layout
 from bert_tf.serving.layout import saved_model_custom_ops
 from bert_tf.serving.modules import SERVING_MODULES as _BASE_MODULES
@@ -63,6 +64,7 @@ DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
     "encoder": ["The movie was great.", "A short sentence that warms the model up."],
     "masked_lm": ["The capital of France is [MASK].", "A [MASK] sentence."],
+    "embedding": ["The movie was great.", "A short sentence that warms the model up."],
     "token_classifier": ["George Washington went to Washington.", "A sentence with no names."],
 }
 
@@ -98,6 +100,9 @@ class ExportSpec:
     dtype_policy: str = "float32"
     doc_stride: int | None = None
     bucket_size: int | None = DEFAULT_BUCKET_SIZE
+    # task "embedding": the SentenceEmbedder's pooling (see bert_tf.models.sentence_embedder).
+    pooling_modes: tuple[str, ...] = ("mean",)
+    normalize: bool = False
 
     def __post_init__(self):
         if self.task not in SERVING_TASKS:
@@ -114,17 +119,28 @@ class ExportSpec:
             raise ExportError(str(e)) from None
 
     @classmethod
+    def for_embedder(cls, embedder: SentenceEmbedder, **kwargs) -> "ExportSpec":
+        """The spec of a SentenceEmbedder with its preprocessor's vocab, casing, seq_length."""
+        pre = embedder.preprocessor
+        return cls(task="embedding", bert_config=embedder.config, vocab=pre.vocab,
+                   do_lower_case=pre.do_lower_case, max_seq_length=pre.seq_length,
+                   pooling_modes=embedder.pooling_modes, normalize=embedder.normalize, **kwargs)
+
+    @classmethod
     def from_files(cls, task: str, bert_config_file: str | os.PathLike,
                    vocab_file: str | os.PathLike, **kwargs) -> "ExportSpec":
         return cls(task=task, bert_config=BertConfig.from_json_file(bert_config_file),
                    vocab=load_vocab(vocab_file), **kwargs)
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "do_lower_case": self.do_lower_case,
-                "max_seq_length": self.max_seq_length, "labels": self.labels,
-                "top_k": self.top_k, "dtype_policy": self.dtype_policy,
-                "doc_stride": self.doc_stride, "bucket_size": self.bucket_size,
-                "bert_config": self.bert_config.to_dict()}
+        out = {"task": self.task, "do_lower_case": self.do_lower_case,
+               "max_seq_length": self.max_seq_length, "labels": self.labels,
+               "top_k": self.top_k, "dtype_policy": self.dtype_policy,
+               "doc_stride": self.doc_stride, "bucket_size": self.bucket_size,
+               "bert_config": self.bert_config.to_dict()}
+        if self.task == "embedding":
+            out.update(pooling_modes=list(self.pooling_modes), normalize=self.normalize)
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any], vocab: Vocab) -> "ExportSpec":
@@ -133,7 +149,9 @@ class ExportSpec:
                    max_seq_length=data["max_seq_length"], labels=data.get("labels", []),
                    top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"),
                    doc_stride=data.get("doc_stride"),
-                   bucket_size=data.get("bucket_size"))  # exports before buckets: fixed
+                   bucket_size=data.get("bucket_size"),  # exports before buckets: fixed
+                   pooling_modes=tuple(data.get("pooling_modes", ("mean",))),
+                   normalize=data.get("normalize", False))
 
     def preprocessor(self, tflite_compatible: bool = False) -> BertPreprocessor:
         return BertPreprocessor(self.vocab, do_lower_case=self.do_lower_case,
@@ -150,6 +168,9 @@ class ExportSpec:
                                   dtype=dtype)
         if self.task == "encoder":
             return BertEncoder(self.bert_config, dtype=dtype)
+        if self.task == "embedding":
+            return SentenceEmbedder(BertEncoder(self.bert_config, dtype=dtype),
+                                    self.preprocessor(), self.pooling_modes, self.normalize)
         if self.task == TokenClassifierServingModule.task:
             return BertTokenClassifier(BertEncoder(self.bert_config, dtype=dtype),
                                        num_labels=len(self.labels))
@@ -165,7 +186,7 @@ class ExportSpec:
             return SERVING_MODULES["masked_lm"](model, preprocessor, top_k=self.top_k)
         if self.task == TokenClassifierServingModule.task:
             return TokenClassifierServingModule(model, preprocessor, self.labels, self.doc_stride)
-        return SERVING_MODULES["encoder"](model, preprocessor)
+        return SERVING_MODULES[self.task](model, preprocessor)
 
 
 # ----------------------------------------------------------------------------- checkpoints
