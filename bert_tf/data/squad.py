@@ -169,6 +169,12 @@ def read_squad_examples(input_file: str | os.PathLike, is_training: bool,
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise SquadError(f"{input_file}: cannot read a SQuAD JSON file: {e}") from e
+    return read_squad_examples_from_dict(data, input_file, is_training, version_2_with_negative)
+
+
+def read_squad_examples_from_dict(data: Any, input_file: str | os.PathLike, is_training: bool,
+                                  version_2_with_negative: bool = False) -> list[SquadExample]:
+    """`read_squad_examples` on already parsed JSON; `input_file` names it in errors."""
     articles = _field(data, "data", list, str(input_file))
     examples = []
     for a, article in enumerate(articles):
