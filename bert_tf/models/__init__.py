@@ -2,6 +2,7 @@
 from bert_tf.models.classifier import BertClassifier
 from bert_tf.models.encoder import ENCODER_INPUTS, BertEncoder, encoder_inputs
 from bert_tf.models.pretrainer import PRETRAINING_FEATURES, BertPretrainer, pretraining_losses
+from bert_tf.models.span_qa import SPAN_QA_OUTPUTS, BertSpanQA
 
-__all__ = ["BertClassifier", "BertEncoder", "BertPretrainer", "ENCODER_INPUTS",
-           "PRETRAINING_FEATURES", "encoder_inputs", "pretraining_losses"]
+__all__ = ["BertClassifier", "BertEncoder", "BertPretrainer", "BertSpanQA", "ENCODER_INPUTS",
+           "PRETRAINING_FEATURES", "SPAN_QA_OUTPUTS", "encoder_inputs", "pretraining_losses"]
