@@ -35,7 +35,7 @@ from bert_tf.checkpoints.google import LABELS_NAME, load_google_checkpoint, reso
 from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer
+from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer, BertSpanQA
 from bert_tf.serving.modules import SERVING_MODULES, SERVING_TASKS, ServingModule
 from bert_tf.serving.warmup import write_warmup_requests
 from bert_tf.text.preprocessor import BertPreprocessor
@@ -51,7 +51,11 @@ DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
     "encoder": ["The movie was great.", "A short sentence that warms the model up."],
     "masked_lm": ["The capital of France is [MASK].", "A [MASK] sentence."],
+    # question_answering: questions, answered from _WARMUP_CONTEXT.
+    "question_answering": ["What is the capital of France?", "Which river runs through it?"],
 }
+_WARMUP_CONTEXT = ("Paris is the capital and largest city of France. The Seine runs through "
+                   "the city, which has been a centre of finance, diplomacy and the arts.")
 
 
 class ExportError(InputError):
@@ -63,7 +67,9 @@ class ExportSpec:
     """What to export: the task, the model's config and the preprocessing it was trained with.
 
     `labels`: classifier label names in id order; empty for a regression model (one output).
-    `top_k`: tokens returned per `[MASK]` (masked_lm). `dtype_policy`: the Keras policy the model
+    `top_k`: tokens returned per `[MASK]` (masked_lm). `doc_stride`, `max_query_length`,
+    `max_answer_length`, `version_2_with_negative`, `null_score_diff_threshold`: Google's
+    run_squad settings (question_answering). `dtype_policy`: the Keras policy the model
     is built with: `float32`; `mixed_bfloat16` (float32 weights cast to bfloat16 on every call);
     or `bfloat16`, the fastest on CPUs with AMX/AVX-512-bf16 and on TPUs: the weights are stored
     in bfloat16 (what the mixed policy multiplies with anyway), so no per-call weight casts;
@@ -78,6 +84,11 @@ class ExportSpec:
     labels: list[str] = dataclasses.field(default_factory=list)
     top_k: int = 5
     dtype_policy: str = "float32"
+    doc_stride: int = 128
+    max_query_length: int = 64
+    max_answer_length: int = 30
+    version_2_with_negative: bool = False
+    null_score_diff_threshold: float = 0.0
 
     def __post_init__(self):
         if self.task not in SERVING_TASKS:
@@ -103,14 +114,16 @@ class ExportSpec:
         return {"task": self.task, "do_lower_case": self.do_lower_case,
                 "max_seq_length": self.max_seq_length, "labels": self.labels,
                 "top_k": self.top_k, "dtype_policy": self.dtype_policy,
-                "bert_config": self.bert_config.to_dict()}
+                "bert_config": self.bert_config.to_dict(),
+                **{k: getattr(self, k) for k in _QA_FIELDS}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], vocab: Vocab) -> "ExportSpec":
         return cls(task=data["task"], bert_config=BertConfig.from_dict(data["bert_config"]),
                    vocab=vocab, do_lower_case=data["do_lower_case"],
                    max_seq_length=data["max_seq_length"], labels=data.get("labels", []),
-                   top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"))
+                   top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"),
+                   **{k: data[k] for k in _QA_FIELDS if k in data})
 
     def preprocessor(self, tflite_compatible: bool = False) -> BertPreprocessor:
         return BertPreprocessor(self.vocab, do_lower_case=self.do_lower_case,
@@ -126,6 +139,8 @@ class ExportSpec:
                                   dtype=dtype)
         if self.task == "encoder":
             return BertEncoder(self.bert_config, dtype=dtype)
+        if self.task == "question_answering":
+            return BertSpanQA(BertEncoder(self.bert_config, dtype=dtype))
         return BertPretrainer(self.bert_config, dtype=dtype)
 
     def serving_module(self, model: keras.Model,
@@ -136,7 +151,14 @@ class ExportSpec:
             return SERVING_MODULES["classifier"](model, preprocessor, labels=self.labels)
         if self.task == "masked_lm":
             return SERVING_MODULES["masked_lm"](model, preprocessor, top_k=self.top_k)
+        if self.task == "question_answering":
+            return SERVING_MODULES["question_answering"](
+                model, preprocessor, **{k: getattr(self, k) for k in _QA_FIELDS})
         return SERVING_MODULES["encoder"](model, preprocessor)
+
+
+_QA_FIELDS = ("doc_stride", "max_query_length", "max_answer_length", "version_2_with_negative",
+              "null_score_diff_threshold")
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -299,6 +321,10 @@ def warmup_requests(task: str, texts: Sequence[str]) -> list[tuple[str, dict[str
     """(signature, inputs) pairs for the warmup file: each string signature at batch 1 and at
     the batch of all `texts`."""
     texts = np.array(list(texts), dtype=object)
+    if task == "question_answering":
+        contexts = np.array([_WARMUP_CONTEXT] * len(texts), dtype=object)
+        return [("serving_default", {"question": texts[:1], "context": contexts[:1]}),
+                ("serving_default", {"question": texts, "context": contexts})]
     out = [("serving_default", {"text": texts[:1]}), ("serving_default", {"text": texts})]
     out.append(("text_pair", {"text": texts[:1], "text_b": texts[-1:]}))
     return out
