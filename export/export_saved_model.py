@@ -8,8 +8,11 @@ assets.extra/tf_serving_warmup_requests). Tasks: `classifier` (a run_classifier.
 serving_default(text) / text_pair(text, text_b) → probabilities, logits, label; regression →
 score), `encoder` (TF Hub signatures: strings or input_word_ids/input_mask/input_type_ids →
 pooled_output, sequence_output, encoder_outputs) and `masked_lm` (fill-mask: text with [MASK] →
-top-k tokens and scores; needs the pretraining heads). `--bert_config_file`, `--vocab_file` and,
-for a classifier, `--labels` default to the bert_config.json / vocab.txt / labels.txt beside
+top-k tokens and scores; needs the pretraining heads) and `question_answering` (a
+run_squad checkpoint: serving_default(question, context) → answer, start/end code-point offsets
+into the context, score, and with --version_2_with_negative is_impossible/null_score_diff; long
+contexts are split into --doc_stride windows in the graph). `--bert_config_file`,
+`--vocab_file` and, for a classifier, `--labels` default to the bert_config.json / vocab.txt / labels.txt beside
 the checkpoint. Texts longer than --max_seq_length are truncated (Google's rule).
 """
 from absl import flags, logging
@@ -19,11 +22,13 @@ from bert_tf.serving.export import spec_from_checkpoint
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("task", "classifier", ["classifier", "encoder", "masked_lm"],
+flags.DEFINE_enum("task", "classifier",
+                  ["classifier", "encoder", "masked_lm", "question_answering"],
                   "What to export (see the module docstring).")
 cli.define_model_flags("Google-format checkpoint prefix or directory (Google's release, or the "
                        "output_dir of run_pretraining.py / run_classifier.py).")
 flags.DEFINE_integer("top_k", 5, "masked_lm: tokens returned per [MASK].")
+cli.define_question_answering_flags()
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "bfloat16"],
                   "Dtype policy of the exported graph; bfloat16 also stores the weights in "
                   "bfloat16 (fastest on AMX CPUs and TPUs). Outputs stay float32.")
@@ -41,7 +46,8 @@ def main(argv):
     spec = spec_from_checkpoint(FLAGS.task, FLAGS.init_checkpoint, FLAGS.bert_config_file,
                            FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
                            FLAGS.labels, top_k=FLAGS.top_k,
-                           dtype_policy=FLAGS.mixed_precision)
+                           dtype_policy=FLAGS.mixed_precision,
+                           **cli.question_answering_kwargs(FLAGS))
     path = export_from_checkpoint(spec, FLAGS.init_checkpoint, FLAGS.export_dir,
                                   FLAGS.model_name, version=FLAGS.version,
                                   overwrite=FLAGS.overwrite)

@@ -3,24 +3,32 @@ model's logits on Google's features (bert_tf.data.squad + squad_postprocess), fo
 than one window and batches of mixed lengths, v1.1 and v2.0 models."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from bert_tf.checkpoints import save_google_checkpoint
 from bert_tf.config import BertConfig
 from bert_tf.data import squad
 from bert_tf.data import squad_postprocess as post
-from bert_tf.serving.export import ExportSpec, export_saved_model, read_export_metadata
+from bert_tf.serving.export import (ExportError, ExportSpec, export_saved_model,
+                                    read_export_metadata)
 from bert_tf.text.vocab import Vocab
 
 WORDS = ["the", "capital", "of", "france", "is", "paris", "river", "seine", "runs", "through",
          "city", "which", "what", "where", "who", "cafe", "museum", "old", "new", "bridge", "##s",
          "##ed", "a", "an", "in", "on", ",", ".", "?", "'", "1889", "eiffel", "tower", "built"]
 TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+REPO = Path(__file__).resolve().parents[1]
 MAX_SEQ_LENGTH, DOC_STRIDE, MAX_QUERY_LENGTH, MAX_ANSWER_LENGTH = 24, 5, 6, 4
 
 
@@ -142,9 +150,52 @@ def test_null_score_diff_threshold_in_process():
 
 def test_bad_settings():
     spec, model = _model(seed=1)
-    spec.max_query_length = MAX_SEQ_LENGTH
+    with pytest.raises(ExportError, match="max_query_length"):
+        dataclasses.replace(spec, max_query_length=MAX_SEQ_LENGTH)
+    with pytest.raises(ExportError, match="doc_stride"):
+        dataclasses.replace(spec, doc_stride=0)
+    spec.max_query_length = MAX_SEQ_LENGTH  # past the spec's check: the module refuses too
     with pytest.raises(ValueError, match="no room"):
         spec.serving_module(model)
+
+
+def test_export_script(tmp_path):
+    """export/export_saved_model.py --task=question_answering on a run_squad-style checkpoint;
+    a pretrained checkpoint without the span head is refused."""
+    spec, model = _model(seed=2)
+    ckpt = tmp_path / "squad"
+    ckpt.mkdir()
+    save_google_checkpoint(model, ckpt)
+    (ckpt / "vocab.txt").write_text("".join(t + "\n" for t in TOKENS), encoding="utf-8")
+    command = [sys.executable, str(REPO / "export" / "export_saved_model.py"),
+               "--task=question_answering", f"--init_checkpoint={ckpt}",
+               f"--export_dir={tmp_path / 'serving'}", "--model_name=qa",
+               f"--max_seq_length={MAX_SEQ_LENGTH}", f"--doc_stride={DOC_STRIDE}",
+               f"--max_query_length={MAX_QUERY_LENGTH}", f"--max_answer_length={MAX_ANSWER_LENGTH}",
+               "--version_2_with_negative"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    path = done.stdout.strip().splitlines()[-1]
+    metadata = read_export_metadata(path)
+    assert metadata["task"] == "question_answering" and metadata["version_2_with_negative"]
+    questions, contexts = _texts()
+    outputs = tf.saved_model.load(path).signatures["serving_default"](
+        question=tf.constant(questions[:3]), context=tf.constant(contexts[:3]))
+    # The same weights in process.
+    module = dataclasses.replace(spec, version_2_with_negative=True).serving_module(model)
+    expected = module.serve(tf.constant(questions[:3]), tf.constant(contexts[:3]))
+    assert list(outputs["answer"].numpy()) == list(expected["answer"].numpy())
+    assert sorted(outputs) == ["answer", "end", "is_impossible", "null_score_diff", "score",
+                               "start"]
+
+    encoder_only = tmp_path / "pretrained"
+    encoder_only.mkdir()
+    save_google_checkpoint(model.encoder, encoder_only)
+    (encoder_only / "vocab.txt").write_text("".join(t + "\n" for t in TOKENS), encoding="utf-8")
+    command[3] = f"--init_checkpoint={encoder_only}"
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    assert done.returncode == 2 and "cls/squad/output_weights" in done.stderr
 
 
 def test_mismatched_batch_sizes():

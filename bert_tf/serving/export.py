@@ -103,6 +103,14 @@ class ExportSpec:
                               f"{len(self.vocab)} tokens but the config's vocab_size is "
                               f"{self.bert_config.vocab_size}")
         self.labels = [str(x) for x in self.labels or []]
+        if self.task == "question_answering" and self.max_query_length + 4 > self.max_seq_length:
+            raise ExportError(f"--max_seq_length={self.max_seq_length} leaves no room for a "
+                              f"context after --max_query_length={self.max_query_length} "
+                              "question tokens and [CLS]/[SEP]/[SEP]")
+        if self.task == "question_answering" and min(self.doc_stride,
+                                                     self.max_answer_length) < 1:
+            raise ExportError(f"--doc_stride ({self.doc_stride}) and --max_answer_length "
+                              f"({self.max_answer_length}) must be positive")
 
     @classmethod
     def from_files(cls, task: str, bert_config_file: str | os.PathLike,
