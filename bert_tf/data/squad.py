@@ -389,9 +389,8 @@ def features_dataset(features: Sequence[SquadFeature], is_training: bool) -> tf.
     """In-memory features as a `tf.data.Dataset` of dicts (int32, Google's names), unbatched."""
     if not features:
         raise InputError("no SQuAD features to make a dataset from (is the input file empty?)")
-    names = _feature_columns(features[0], is_training).keys()
-    columns = {name: np.array([_feature_columns(f, is_training)[name] for f in features],
-                              dtype=np.int32) for name in names}
+    rows = [_feature_columns(f, is_training) for f in features]
+    columns = {name: np.array([row[name] for row in rows], dtype=np.int32) for name in rows[0]}
     for name in ("unique_ids", "start_positions", "end_positions", "is_impossible"):
         if name in columns:
             columns[name] = columns[name][:, 0]
