@@ -77,7 +77,7 @@ demo: $(STAMP)
 	  --tflite_file=$(DEMO)/tflite/model.tflite --texts_file=$(DEMO_SENTENCES)
 	@echo "== stage 7/7 [$$(date +%T)] the model server in the background, queried by export/serving_client.py"
 	@set -e; set -- $$($(FREE_PORTS)); \
-	server="$(PY) -m bert_tf.serving.server --model_base_path=$(DEMO)/serving/$(DEMO_MODEL) --model_name=$(DEMO_MODEL) --port=$$1 --rest_api_port=$$2"; \
+	server="$(PY) -m bert_tf.cli.serve --model_base_path=$(DEMO)/serving/$(DEMO_MODEL) --model_name=$(DEMO_MODEL) --port=$$1 --rest_api_port=$$2"; \
 	echo "$$server > $(DEMO)/server.log 2>&1 &"; \
 	$$server > $(DEMO)/server.log 2>&1 & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null || true' EXIT INT TERM; \

@@ -2,22 +2,52 @@
 
     >>> import bert_tf
     >>> encoder = bert_tf.BertEncoder.from_google_checkpoint("uncased_L-12_H-768_A-12")  # doctest: +SKIP
+
+The top-level names are imported on first use (PEP 562), so a TensorFlow-free submodule such as
+`bert_tf.serving.client` starts without loading TensorFlow and Keras (~3 s). When TensorFlow or
+Keras is already imported, `import bert_tf` imports the models at once, so their Keras
+serializables are registered and `keras.saving.load_model` finds them (`import bert_tf.models`
+or any `bert_tf.<name>` does the same in any order).
 """
+import importlib as _importlib
 import os as _os
+import sys as _sys
 
 # Keras 3 must run on TensorFlow for this package (tf.distribute, SavedModel, tf-text ops).
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras as _keras  # noqa: E402
-
-if _keras.backend.backend() != "tensorflow":
-    raise ImportError(f"bert_tf needs Keras' TensorFlow backend, but KERAS_BACKEND is "
-                      f"{_keras.backend.backend()!r}; unset it or set KERAS_BACKEND=tensorflow")
-
-from bert_tf.config import BertConfig, ConfigError  # noqa: E402
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer  # noqa: E402
-from bert_tf.text import BertPreprocessor, BertTokenizer  # noqa: E402
+_EXPORTS = {"BertConfig": "bert_tf.config", "ConfigError": "bert_tf.config",
+            "BertClassifier": "bert_tf.models", "BertEncoder": "bert_tf.models",
+            "BertPretrainer": "bert_tf.models", "BertPreprocessor": "bert_tf.text",
+            "BertTokenClassifier": "bert_tf.models", "BertTokenizer": "bert_tf.text"}
 
 __version__ = "0.1.0"
 __all__ = ["BertClassifier", "BertConfig", "BertEncoder", "BertPreprocessor", "BertPretrainer",
-           "BertTokenizer", "ConfigError", "__version__"]
+           "BertTokenClassifier", "BertTokenizer", "ConfigError", "__version__"]
+
+
+def _check_backend() -> None:
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ImportError(f"bert_tf needs Keras' TensorFlow backend, but KERAS_BACKEND is "
+                          f"{keras.backend.backend()!r}; unset it or set "
+                          "KERAS_BACKEND=tensorflow")
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'bert_tf' has no attribute {name!r}")
+    _check_backend()
+    value = getattr(_importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if "keras" in _sys.modules or "tensorflow" in _sys.modules:
+    for _name in _EXPORTS:
+        __getattr__(_name)

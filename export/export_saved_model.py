@@ -8,12 +8,15 @@ assets.extra/tf_serving_warmup_requests). Tasks: `classifier` (a run_classifier.
 serving_default(text) / text_pair(text, text_b) → probabilities, logits, label; regression →
 score), `encoder` (TF Hub signatures: strings or input_word_ids/input_mask/input_type_ids →
 pooled_output, sequence_output, encoder_outputs) and `masked_lm` (fill-mask: text with [MASK] →
-top-k tokens and scores; needs the pretraining heads) and `question_answering` (a
-run_squad checkpoint: serving_default(question, context) → answer, start/end code-point offsets
-into the context, score, and with --version_2_with_negative is_impossible/null_score_diff; long
-contexts are split into --doc_stride windows in the graph). `--bert_config_file`,
-`--vocab_file` and, for a classifier, `--labels` default to the bert_config.json / vocab.txt / labels.txt beside
-the checkpoint. Texts longer than --max_seq_length are truncated (Google's rule).
+top-k tokens and scores; needs the pretraining heads), `token_classifier` (NER:
+serving_default(text) → entity_text, entity_type, score, start/end code-point offsets,
+num_entities; texts longer than one window are windowed with --doc_stride) and
+`question_answering` (a run_squad checkpoint: serving_default(question, context) → answer,
+start/end code-point offsets into the context, score, and with --version_2_with_negative
+is_impossible/null_score_diff; long contexts are windowed with --doc_stride, default 128). `--bert_config_file`,
+`--vocab_file` and, for a classifier or token_classifier, `--labels` default to the
+bert_config.json / vocab.txt / labels.txt beside the checkpoint. Classifier texts longer than
+--max_seq_length are truncated (Google's rule).
 """
 from absl import flags, logging
 
@@ -23,11 +26,15 @@ from bert_tf.serving.export import spec_from_checkpoint
 FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("task", "classifier",
-                  ["classifier", "encoder", "masked_lm", "question_answering"],
+                  ["classifier", "encoder", "masked_lm", "token_classifier",
+                   "question_answering"],
                   "What to export (see the module docstring).")
 cli.define_model_flags("Google-format checkpoint prefix or directory (Google's release, or the "
                        "output_dir of run_pretraining.py / run_classifier.py).")
 flags.DEFINE_integer("top_k", 5, "masked_lm: tokens returned per [MASK].")
+flags.DEFINE_integer("doc_stride", None, "token_classifier: window stride (in WordPiece tokens) "
+                     "for texts longer than one window; default half a window. "
+                     "question_answering: the same for contexts; default 128 (Google's).")
 cli.define_question_answering_flags()
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "bfloat16"],
                   "Dtype policy of the exported graph; bfloat16 also stores the weights in "
@@ -46,7 +53,7 @@ def main(argv):
     spec = spec_from_checkpoint(FLAGS.task, FLAGS.init_checkpoint, FLAGS.bert_config_file,
                            FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
                            FLAGS.labels, top_k=FLAGS.top_k,
-                           dtype_policy=FLAGS.mixed_precision,
+                           dtype_policy=FLAGS.mixed_precision, doc_stride=FLAGS.doc_stride,
                            **cli.question_answering_kwargs(FLAGS))
     path = export_from_checkpoint(spec, FLAGS.init_checkpoint, FLAGS.export_dir,
                                   FLAGS.model_name, version=FLAGS.version,

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -234,6 +235,31 @@ def test_new_version_is_picked_up_by_polling(models, tmp_path):
         assert client.predict_rest(s.rest_url, MODEL, {"text": TEXTS})["label"].shape == (5,)
 
 
+def test_a_version_copied_in_non_atomically_is_retried(models, tmp_path, caplog):
+    """issue 12 item 8: a version whose saved_model.pb arrived before its variables failed
+    once and was retried only when saved_model.pb changed; now any change of its files is."""
+    base = tmp_path / MODEL
+    shutil.copytree(os.path.join(models["base"], "1"), base / "1")
+    with ModelServer(str(base), MODEL, grpc_port=None, rest_port=None) as s:
+        assert s.version == 1
+        os.makedirs(base / "5")
+        shutil.copy(os.path.join(models["staged3"], "saved_model.pb"), base / "5")
+        assert s.reload() is False and s.version == 1
+        assert s.reload() is False  # nothing changed: not retried
+        shutil.copytree(os.path.join(models["staged3"], "variables"), base / "5" / "variables")
+        assert s.reload() is True and s.version == 5
+        assert [r.levelname for r in caplog.records if "version 5" in r.getMessage()
+                and "fail" in r.getMessage()] == ["ERROR"]
+        # A copy that keeps failing is retried on every change, with a bounded log.
+        os.makedirs(base / "6")
+        shutil.copy(os.path.join(models["staged3"], "saved_model.pb"), base / "6")
+        for attempt in range(8):
+            (base / "6" / f"part{attempt}").write_bytes(b"x")
+            assert s.reload() is False and s.version == 5
+        assert [r.levelname for r in caplog.records if "version 6" in r.getMessage()] == [
+            "ERROR", "WARNING", "WARNING", "WARNING", "WARNING"]
+
+
 # ----------------------------------------------------------------------------- gRPC
 def test_grpc_predict_matches_in_process(server, reference):
     stub, _ = grpc_stubs(server)
@@ -325,6 +351,147 @@ def test_grpc_errors(server):
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
     # ... and the server still answers.
     assert stub.Predict(predict_request({"text": TEXTS}), timeout=10).model_spec.version.value == 2
+
+
+def lying_request(dtype, shape, **values):
+    """A PredictRequest whose one TensorProto declares `shape` but carries `values`."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    if dtype == tf.int32:
+        request.model_spec.signature_name = "encode"
+    proto = request.inputs["input_word_ids" if dtype == tf.int32 else "text"]
+    proto.dtype = dtype.as_datatype_enum
+    for size in shape:
+        proto.tensor_shape.dim.add().size = size
+    for field, value in values.items():
+        if field == "tensor_content":
+            proto.tensor_content = value
+        else:
+            getattr(proto, field).extend(value)
+    return request
+
+
+def test_grpc_declared_shape_must_match_the_values(server):
+    """issue 12 item 1: 30 bytes declaring a million strings were expanded to a million texts
+    (20 GB, OOM). A shape that does not match the values is INVALID_ARGUMENT at once."""
+    stub, _ = grpc_stubs(server)
+    cases = [
+        (lying_request(tf.string, [1000000], string_val=[b"x"]),
+         "input tensor text: shape [1000000] needs 1000000 string_val values but the request "
+         "carries 1"),
+        (lying_request(tf.string, [2], string_val=[b"x", b"y", b"z"]),
+         "input tensor text: shape [2] needs 2 string_val values but the request carries 3"),
+        (lying_request(tf.int32, [100000, 100000], tensor_content=b"\0" * 8),
+         "input tensor input_word_ids: shape [100000,100000] needs 40000000000 bytes of "
+         "tensor_content but the request carries 8"),
+        (lying_request(tf.int32, [1000, 1000], int_val=[7]),
+         "input tensor input_word_ids: shape [1000,1000] needs 1000000 int_val values but the "
+         "request carries 1"),
+    ]
+    assert len(cases[0][0].SerializeToString()) < 40
+    for request, message in cases:
+        start = time.perf_counter()
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Predict(request, timeout=10)
+        assert (e.value.code(), e.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                        message)
+        assert time.perf_counter() - start < 2.0
+    honest = lying_request(tf.string, [2], string_val=[b"hello world", b"a"])
+    assert stub.Predict(honest, timeout=10).outputs["label"].tensor_shape.dim[0].size == 2
+
+
+def test_default_batch_cap_on_grpc_and_rest(models):
+    """Without --max_batch_size the server still caps batches (DEFAULT_MAX_BATCH_SIZE), on
+    TensorProtos and on both REST formats, before the values are converted."""
+    from bert_tf.serving.server import DEFAULT_MAX_BATCH_SIZE
+
+    s = ModelServer(models["base"], MODEL)
+    assert s.manager.max_batch_size == DEFAULT_MAX_BATCH_SIZE == 1024
+    s.manager.scan()
+    servable = s.manager.get(predict_request({}).model_spec)
+    too_many = ["x"] * (DEFAULT_MAX_BATCH_SIZE + 1)
+    message = "Task size 1025 is larger than maximum input batch size 1024"
+    with pytest.raises(Exception) as e:
+        servable.predict("", {"text": tf.make_tensor_proto(too_many)})
+    assert (e.value.code, e.value.message) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+    for doc in ({"instances": too_many}, {"inputs": too_many}):
+        assert s.rest_api.handle("POST", f"/v1/models/{MODEL}:predict",
+                                 json.dumps(doc).encode()) == (400, {"error": message})
+    assert servable.predict("", {"text": tf.constant(too_many[1:])})["label"].shape == (1024,)
+
+
+def slow_servable(model_server, monkeypatch, delay=1.0) -> list:
+    """Makes the served version take `delay` seconds to prepare each request (as if it waited
+    for a worker or decoded a large request); returns the list of signatures it then ran."""
+    servable = model_server.manager.get(predict_request({}).model_spec)
+    ran = []
+    prepare, run = servable.prepare, servable.run
+
+    def slow_prepare(*args, **kwargs):
+        time.sleep(delay)
+        return prepare(*args, **kwargs)
+
+    def counting_run(*args, **kwargs):
+        ran.append(args[0])
+        return run(*args, **kwargs)
+    monkeypatch.setattr(servable, "prepare", slow_prepare)
+    monkeypatch.setattr(servable, "run", counting_run)
+    return ran
+
+
+def test_grpc_work_past_its_deadline_is_not_started(server, monkeypatch):
+    """issue 12 item 1: a request whose deadline passed while it waited is not run."""
+    ran = slow_servable(server, monkeypatch)
+    stub, _ = grpc_stubs(server)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Predict(predict_request({"text": TEXTS}), timeout=0.3)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    time.sleep(1.5)
+    assert ran == []
+    stub.Predict(predict_request({"text": TEXTS}), timeout=10)
+    assert ran == ["serving_default"]
+
+
+def test_rest_request_whose_client_left_is_not_run(server, monkeypatch):
+    """The REST twin of the deadline rule: a client that closed its connection while its
+    request was being prepared gets no inference run for it."""
+    ran = slow_servable(server, monkeypatch)
+    body = json.dumps({"instances": TEXTS}).encode()
+    with socket.create_connection(("127.0.0.1", server.rest_port), timeout=10) as sock:
+        sock.sendall(f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        time.sleep(0.3)
+    time.sleep(1.5)
+    assert ran == []
+    assert http("POST", f"{server.rest_url}/v1/models/{MODEL}:predict",
+                {"instances": TEXTS})[0] == 200
+    assert ran == ["serving_default"]
+
+
+def test_text_pair_of_different_lengths_over_grpc(server):
+    """issue 12 item 8: raw TF graph text before; a clear INVALID_ARGUMENT now."""
+    stub, _ = grpc_stubs(server)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Predict(predict_request({"text": TEXTS[:2], "text_b": PAIRS_B[:3]}, "text_pair"),
+                     timeout=10)
+    assert (e.value.code(), e.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the inputs of signature text_pair must have the same batch size (0th dimension), got "
+        "text: 2, text_b: 3")
+
+
+def test_rest_deep_json_and_bad_ports_are_input_errors(server):
+    """100,000-deep JSON was an HTTP 500 (RecursionError); --port=-5 bound port 65531."""
+    from bert_tf.errors import InputError
+
+    deep = b'{"instances": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+    assert server.rest_api.handle("POST", f"/v1/models/{MODEL}:predict", deep) == (
+        400, {"error": "JSON Parse error: the document nests deeper than 64 levels"})
+    for port in (-5, 65536):
+        with pytest.raises(InputError, match=f"--port must be a TCP port 0..65535.*got {port}"):
+            ModelServer(server.model_base_path, MODEL, grpc_port=port)
+    with pytest.raises(InputError, match="--rest_api_port must be a TCP port"):
+        ModelServer(server.model_base_path, MODEL, rest_port=-1)
 
 
 # ----------------------------------------------------------------------------- REST
@@ -444,6 +611,16 @@ REST_ERRORS = [
      "Servable not found for request: Specific(toy, 1)"),
     (":classify", b'{"examples": []}', 501, re.compile("classify is not implemented")),
     ("/bogus", b"{}", 400, "Malformed request: POST /v1/models/toy/bogus"),
+    # issue 12 item 8: these were HTTP 500.
+    (":predict", b'{"instances": ["ok \\ud800"]}', 400,
+     re.compile(r"^JSON Parse error: Invalid encoding in string: a lone UTF-16 surrogate "
+                r"\\ud800")),
+    (":predict", b'{"inputs": {"text": "a", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}}", 400,
+     "JSON Parse error: the document nests deeper than 64 levels"),
+    (":predict", b'{"signature_name": "text_pair", "inputs": {"text": ["a", "b"], '
+     b'"text_b": ["c", "d", "e"]}}', 400,
+     "the inputs of signature text_pair must have the same batch size (0th dimension), got "
+     "text: 2, text_b: 3"),
 ]
 
 
@@ -523,7 +700,7 @@ def test_concurrent_grpc_and_rest_clients(server, reference):
 
 
 def run_script(*args, timeout=120):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -581,11 +758,13 @@ def test_client_text_batches_and_formatting(server, reference):
     assert client.split_pair("x") == ("x", None)
 
 
-def test_server_cli_subprocess(models):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+def test_server_cli_subprocess_drains_on_sigterm(models):
+    """python -m bert_tf.cli.serve serves; on SIGTERM it refuses new connections, finishes the
+    request in flight (its body still arriving), says so and exits 0 (issue 12 item 2)."""
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bert_tf.serving.server", f"--model_base_path={models['base']}",
-         f"--model_name={MODEL}", "--port=0", "--rest_api_port=0"],
+        [sys.executable, "-m", "bert_tf.cli.serve", f"--model_base_path={models['base']}",
+         f"--model_name={MODEL}", "--port=0", "--rest_api_port=0", "--drain_seconds=20"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
@@ -604,8 +783,30 @@ def test_server_cli_subprocess(models):
         got = client.predict_grpc(f"127.0.0.1:{grpc_port}", MODEL, {"text": TEXTS[:2]})
         assert got["label"].shape == (2,)
         assert http("GET", f"http://127.0.0.1:{rest_port}/v1/models/{MODEL}")[0] == 200
+
+        body = json.dumps({"instances": TEXTS}).encode()
+        in_flight = socket.create_connection(("127.0.0.1", int(rest_port)), timeout=30)
+        in_flight.sendall(f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:10])
+        time.sleep(1.0)  # the server is reading the body: the request is in flight
         process.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        with pytest.raises(OSError):  # no longer accepting
+            socket.create_connection(("127.0.0.1", int(rest_port)), timeout=5).close()
+        in_flight.sendall(body[10:])
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = in_flight.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        in_flight.close()
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert len(json.loads(reply.split(b"\r\n\r\n", 1)[1])["predictions"]) == len(TEXTS)
         assert process.wait(timeout=30) == 0
+        rest = process.stdout.read()
+        assert "SIGTERM: no new requests" in rest, rest
+        assert "server stopped (every request in flight finished)" in rest, rest
     finally:
         if process.poll() is None:
             process.kill()
@@ -613,11 +814,94 @@ def test_server_cli_subprocess(models):
         process.stdout.close()
 
 
+def test_drain_finishes_grpc_in_flight_and_refuses_new(models, monkeypatch):
+    """ModelServer.drain: the gRPC request in flight completes, a new one is refused."""
+    s = ModelServer(models["base"], MODEL, rest_port=None).start()
+    slow_servable(s, monkeypatch)
+    address, results = s.grpc_address, []
+    worker = threading.Thread(target=lambda: results.append(
+        client.predict_grpc(address, MODEL, {"text": TEXTS}, timeout=30)))
+    worker.start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    assert s.drain(grace=10) is True
+    assert time.monotonic() - start < 5
+    worker.join(timeout=10)
+    assert len(results) == 1 and results[0]["label"].shape == (len(TEXTS),)
+    with pytest.raises(client.ServingError) as e:
+        client.predict_grpc(address, MODEL, {"text": TEXTS}, timeout=5)
+    assert e.value.code == "UNAVAILABLE"
+
+
 def test_server_cli_bad_path():
-    result = run_script("-m", "bert_tf.serving.server", "--model_base_path=/nonexistent/x",
+    result = run_script("-m", "bert_tf.cli.serve", "--model_base_path=/nonexistent/x",
                         f"--model_name={MODEL}")
     assert result.returncode == 2
-    assert "server.py: error: --model_base_path /nonexistent/x is not a directory" in result.stderr
+    assert "serve.py: error: --model_base_path /nonexistent/x is not a directory" in result.stderr
+    # --port=-5 used to bind port 65531 (issue 12 item 8).
+    result = run_script("-m", "bert_tf.cli.serve", f"--model_base_path={REPO}",
+                        f"--model_name={MODEL}", "--port=-5")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "serve.py: error: --port must be a TCP port 0..65535 (0: pick a free one), got -5")
+
+
+@pytest.mark.parametrize("server_flag, message", [
+    ("--server=foo:bar", "serving_client.py: error: --server=foo:bar: expected host:port, "
+                         "e.g. localhost:8500 (a port 1..65535)"),
+    ("--server=127.0.0.1:9", re.compile(r"^serving_client\.py: error: UNAVAILABLE: cannot reach "
+                                        r"127\.0\.0\.1:9: .*Connection refused")),
+])
+def test_serving_client_bad_server_is_one_line(server_flag, message):
+    """issue 12 item 6: a malformed or unreachable --server is one line and exit status 2."""
+    result = run_script("export/serving_client.py", server_flag, "--model_name=m", "--text=x",
+                        "--timeout=10")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    line = result.stderr.strip()
+    assert (message.search(line) if isinstance(message, re.Pattern) else line == message), line
+
+
+def test_serving_client_does_not_import_tensorflow():
+    """The client builds TF Serving's protos without TensorFlow's start-up; TensorFlow imported
+    afterwards still works and reads the client's TensorProtos (and the client reads TF's)."""
+    code = """
+import sys, time
+start = time.perf_counter()
+import bert_tf.cli.serving_client
+from bert_tf.serving import client, protos
+apis = protos.serving_apis()
+seconds = time.perf_counter() - start
+assert not [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")], "TF imported"
+import numpy as np
+ours = protos.make_tensor_proto(client._as_array(["a", "bé"]))
+floats = protos.make_tensor_proto(np.array([[1.5, -2.0]], np.float32))
+import tensorflow as tf
+assert tf.make_ndarray(ours).tolist() == [b"a", "bé".encode()]
+assert tf.make_ndarray(floats).tolist() == [[1.5, -2.0]]
+request = apis.predict_pb2.PredictRequest()
+request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.arange(6, dtype=np.int64).reshape(2, 3)))
+assert protos.make_ndarray(request.inputs["x"]).tolist() == [[0, 1, 2], [3, 4, 5]]
+assert protos.make_ndarray(tf.make_tensor_proto(0.5, shape=[3])).tolist() == [0.5] * 3
+assert float(tf.reduce_sum(tf.constant([1.0, 2.0]))) == 3.0
+print(f"client start-up {seconds:.2f} s")
+"""
+    result = run_script("-c", code)
+    assert result.returncode == 0, result.stderr
+    print(result.stdout.strip())
+
+
+def test_import_bert_tf_after_keras_registers_the_models():
+    """The lazy top-level package keeps README's contract: with TensorFlow/Keras imported
+    first, `import bert_tf` registers the Keras serializables (for keras.saving.load_model)."""
+    code = """
+import keras
+import bert_tf
+assert keras.saving.get_registered_object("bert_tf>BertPreprocessor") is not None
+"""
+    result = run_script("-c", code)
+    assert result.returncode == 0, result.stderr
+    print(result.stdout.strip())
 
 
 # ----------------------------------------------------------------------------- a real export

@@ -55,11 +55,10 @@ def define_model_flags(init_checkpoint_help: str) -> None:
 
 
 def define_question_answering_flags() -> None:
-    """Google's run_squad windowing/answer flags, shared by run_squad.py and the export tool."""
+    """Google's run_squad question/answer flags, shared by run_squad.py and the export tool
+    (each script defines its own --doc_stride: the export tool's also serves token_classifier)."""
     from absl import flags
 
-    flags.DEFINE_integer("doc_stride", 128, "question_answering: how far apart (in WordPiece "
-                         "tokens) consecutive windows over a long context start.")
     flags.DEFINE_integer("max_query_length", 64, "question_answering: questions are cut to "
                          "this many WordPiece tokens.")
     flags.DEFINE_integer("max_answer_length", 30, "question_answering: longest answer, in "
@@ -73,7 +72,7 @@ def define_question_answering_flags() -> None:
 def question_answering_kwargs(flag_values) -> dict:
     """The flags of `define_question_answering_flags` as keyword arguments (ExportSpec)."""
     return {name: getattr(flag_values, name) for name in (
-        "doc_stride", "max_query_length", "max_answer_length", "version_2_with_negative",
+        "max_query_length", "max_answer_length", "version_2_with_negative",
         "null_score_diff_threshold")}
 
 

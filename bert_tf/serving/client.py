@@ -11,7 +11,7 @@ Inputs are lists or NumPy arrays; over gRPC a list of `str` becomes a string ten
 int32, of `float` float32 (pass NumPy arrays for other dtypes, and `np.array([], object)` for an
 empty string batch); REST sends JSON, which the server converts by the signature.
 Every failure (an error reply, an unreachable server, a timeout) raises `ServingError` with the
-server's message.
+server's message. This module does not import TensorFlow (see `bert_tf.serving.protos`).
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ import urllib.request
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+
+from bert_tf.serving import protos
 
 DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_TIMEOUT = 30.0
@@ -86,25 +88,29 @@ def predict_grpc(address: str, model_name: str, inputs: Mapping[str, Sequence | 
                  output_filter: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """PredictionService.Predict at `address` (`host:port`); returns the outputs by name."""
     import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    request = predict_pb2.PredictRequest()
+    apis = protos.serving_apis()
+    request = apis.predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = signature_name
     if version is not None:
         request.model_spec.version.value = int(version)
     for name, value in inputs.items():
-        array = _as_array(value)
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(
-            array, dtype=tf.string if array.dtype == object else None))
+        try:
+            request.inputs[name].CopyFrom(protos.make_tensor_proto(_as_array(value)))
+        except ValueError as e:
+            raise ServingError(f"input {name}: {e}") from None
     request.output_filter.extend(output_filter)
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(_channel(address))
+    stub = apis.prediction_service_pb2_grpc.PredictionServiceStub(_channel(address))
     try:
         response = stub.Predict(request, timeout=timeout)
     except grpc.RpcError as e:
-        raise ServingError(e.details() or str(e), code=e.code().name) from None
-    return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+        code = e.code()
+        message = e.details() or str(e)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            message = f"cannot reach {address}: {message}"
+        raise ServingError(message, code=code.name) from None
+    return {name: protos.make_ndarray(proto) for name, proto in response.outputs.items()}
 
 
 # ----------------------------------------------------------------------------- REST
@@ -186,11 +192,11 @@ def _from_json(value: Any, dtype_name: str | None) -> np.ndarray:
         out[:] = flat
         return out.reshape(nested_shape(value))
     if dtype_name:
-        import tensorflow as tf
-        from tensorflow.core.framework import types_pb2
-
-        dtype = tf.as_dtype(types_pb2.DataType.Value(dtype_name))
-        return np.asarray(value, dtype=dtype.as_numpy_dtype)
+        try:
+            dtype = protos.dtype_by_name(dtype_name)
+        except ValueError as e:
+            raise ServingError(str(e)) from None
+        return np.asarray(value, dtype=dtype)
     array = np.asarray(value)
     return array.astype(np.float32) if array.dtype == np.float64 else array
 

@@ -22,7 +22,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from typing import Any, Sequence
@@ -35,27 +34,43 @@ from bert_tf.checkpoints.google import LABELS_NAME, load_google_checkpoint, reso
 from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer, BertSpanQA
-from bert_tf.serving.modules import SERVING_MODULES, SERVING_TASKS, ServingModule
+from bert_tf.data.conll import check_labels
+from bert_tf.models import (BertClassifier, BertEncoder, BertPretrainer, BertSpanQA,
+                            BertTokenClassifier)
+from bert_tf.serving import layout
+from bert_tf.serving.layout import saved_model_custom_ops
+from bert_tf.serving.modules import SERVING_MODULES as _BASE_MODULES
+from bert_tf.serving.modules import ServingModule
+from bert_tf.serving.question_answering import QuestionAnsweringServingModule
+from bert_tf.serving.token_classifier import TokenClassifierServingModule
 from bert_tf.serving.warmup import write_warmup_requests
 from bert_tf.text.preprocessor import BertPreprocessor
 from bert_tf.text.vocab import Vocab, load_vocab
 
 logger = logging.getLogger("bert_tf")
 
+# The task modules of modules.py plus those in their own files (which import modules.py).
+SERVING_MODULES = {**_BASE_MODULES, TokenClassifierServingModule.task: TokenClassifierServingModule,
+                   QuestionAnsweringServingModule.task: QuestionAnsweringServingModule}
+SERVING_TASKS = tuple(SERVING_MODULES)
+# Tasks whose only signature is serving_default(text) (no text_pair).
+_SINGLE_TEXT_TASKS = (TokenClassifierServingModule.task,)
+
 METADATA_FILE = "bert_tf_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
-_VERSION_RE = re.compile(r"^[0-9]+$")
 
 DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
     "encoder": ["The movie was great.", "A short sentence that warms the model up."],
     "masked_lm": ["The capital of France is [MASK].", "A [MASK] sentence."],
+    "token_classifier": ["George Washington went to Washington.", "A sentence with no names."],
     # question_answering: questions, answered from _WARMUP_CONTEXT.
     "question_answering": ["What is the capital of France?", "Which river runs through it?"],
 }
 _WARMUP_CONTEXT = ("Paris is the capital and largest city of France. The Seine runs through "
                    "the city, which has been a centre of finance, diplomacy and the arts.")
+# Google's run_squad default; `doc_stride=None` means it for question answering.
+QA_DOC_STRIDE = 128
 
 
 class ExportError(InputError):
@@ -66,10 +81,13 @@ class ExportError(InputError):
 class ExportSpec:
     """What to export: the task, the model's config and the preprocessing it was trained with.
 
-    `labels`: classifier label names in id order; empty for a regression model (one output).
-    `top_k`: tokens returned per `[MASK]` (masked_lm). `doc_stride`, `max_query_length`,
-    `max_answer_length`, `version_2_with_negative`, `null_score_diff_threshold`: Google's
-    run_squad settings (question_answering). `dtype_policy`: the Keras policy the model
+    `labels`: classifier label names in id order; empty for a regression model (one output);
+    for a token_classifier its IOB2 tags (labels.txt). `doc_stride`: token_classifier window
+    stride for long texts (default half a window); question_answering's doc-stride windows
+    over long contexts (default 128, Google's). `max_query_length`, `max_answer_length`,
+    `version_2_with_negative`, `null_score_diff_threshold`: Google's run_squad settings
+    (question_answering).
+    `top_k`: tokens returned per `[MASK]` (masked_lm). `dtype_policy`: the Keras policy the model
     is built with: `float32`; `mixed_bfloat16` (float32 weights cast to bfloat16 on every call);
     or `bfloat16`, the fastest on CPUs with AMX/AVX-512-bf16 and on TPUs: the weights are stored
     in bfloat16 (what the mixed policy multiplies with anyway), so no per-call weight casts;
@@ -84,7 +102,7 @@ class ExportSpec:
     labels: list[str] = dataclasses.field(default_factory=list)
     top_k: int = 5
     dtype_policy: str = "float32"
-    doc_stride: int = 128
+    doc_stride: int | None = None
     max_query_length: int = 64
     max_answer_length: int = 30
     version_2_with_negative: bool = False
@@ -103,13 +121,19 @@ class ExportSpec:
                               f"{len(self.vocab)} tokens but the config's vocab_size is "
                               f"{self.bert_config.vocab_size}")
         self.labels = [str(x) for x in self.labels or []]
-        if self.task == "question_answering" and self.max_query_length + 4 > self.max_seq_length:
+        if self.task == TokenClassifierServingModule.task:
+            self.labels = check_labels(self.labels, "token_classifier labels")
+        if self.task == QuestionAnsweringServingModule.task:
+            self._check_question_answering()
+
+    def _check_question_answering(self) -> None:
+        if self.max_query_length + 4 > self.max_seq_length:
             raise ExportError(f"--max_seq_length={self.max_seq_length} leaves no room for a "
                               f"context after --max_query_length={self.max_query_length} "
                               "question tokens and [CLS]/[SEP]/[SEP]")
-        if self.task == "question_answering" and min(self.doc_stride,
-                                                     self.max_answer_length) < 1:
-            raise ExportError(f"--doc_stride ({self.doc_stride}) and --max_answer_length "
+        stride = QA_DOC_STRIDE if self.doc_stride is None else self.doc_stride
+        if min(stride, self.max_answer_length) < 1:
+            raise ExportError(f"--doc_stride ({stride}) and --max_answer_length "
                               f"({self.max_answer_length}) must be positive")
 
     @classmethod
@@ -122,7 +146,7 @@ class ExportSpec:
         return {"task": self.task, "do_lower_case": self.do_lower_case,
                 "max_seq_length": self.max_seq_length, "labels": self.labels,
                 "top_k": self.top_k, "dtype_policy": self.dtype_policy,
-                "bert_config": self.bert_config.to_dict(),
+                "doc_stride": self.doc_stride, "bert_config": self.bert_config.to_dict(),
                 **{k: getattr(self, k) for k in _QA_FIELDS}}
 
     @classmethod
@@ -131,6 +155,7 @@ class ExportSpec:
                    vocab=vocab, do_lower_case=data["do_lower_case"],
                    max_seq_length=data["max_seq_length"], labels=data.get("labels", []),
                    top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"),
+                   doc_stride=data.get("doc_stride"),
                    **{k: data[k] for k in _QA_FIELDS if k in data})
 
     def preprocessor(self, tflite_compatible: bool = False) -> BertPreprocessor:
@@ -147,7 +172,10 @@ class ExportSpec:
                                   dtype=dtype)
         if self.task == "encoder":
             return BertEncoder(self.bert_config, dtype=dtype)
-        if self.task == "question_answering":
+        if self.task == TokenClassifierServingModule.task:
+            return BertTokenClassifier(BertEncoder(self.bert_config, dtype=dtype),
+                                       num_labels=len(self.labels))
+        if self.task == QuestionAnsweringServingModule.task:
             return BertSpanQA(BertEncoder(self.bert_config, dtype=dtype))
         return BertPretrainer(self.bert_config, dtype=dtype)
 
@@ -159,13 +187,17 @@ class ExportSpec:
             return SERVING_MODULES["classifier"](model, preprocessor, labels=self.labels)
         if self.task == "masked_lm":
             return SERVING_MODULES["masked_lm"](model, preprocessor, top_k=self.top_k)
-        if self.task == "question_answering":
-            return SERVING_MODULES["question_answering"](
-                model, preprocessor, **{k: getattr(self, k) for k in _QA_FIELDS})
+        if self.task == TokenClassifierServingModule.task:
+            return TokenClassifierServingModule(model, preprocessor, self.labels, self.doc_stride)
+        if self.task == QuestionAnsweringServingModule.task:
+            return QuestionAnsweringServingModule(
+                model, preprocessor,
+                doc_stride=QA_DOC_STRIDE if self.doc_stride is None else self.doc_stride,
+                **{k: getattr(self, k) for k in _QA_FIELDS})
         return SERVING_MODULES["encoder"](model, preprocessor)
 
 
-_QA_FIELDS = ("doc_stride", "max_query_length", "max_answer_length", "version_2_with_negative",
+_QA_FIELDS = ("max_query_length", "max_answer_length", "version_2_with_negative",
               "null_score_diff_threshold")
 
 
@@ -219,6 +251,28 @@ def resolve_labels(init_checkpoint: str | os.PathLike,
     return labels
 
 
+def resolve_token_labels(init_checkpoint: str | os.PathLike,
+                         labels: Sequence[str] | None = None) -> list[str]:
+    """IOB2 labels of a token-classifier checkpoint: `labels` if given, else labels.txt beside
+    it (required: entity types need names); their count must match its `output_weights`."""
+    num_labels = checkpoint_num_classes(init_checkpoint)
+    if num_labels is None:
+        raise ExportError(f"checkpoint {resolve_checkpoint(init_checkpoint)} has no token "
+                          "classification head (output_weights/output_bias): fine-tune it first")
+    source = "--labels"
+    if not labels:
+        labels, source = read_labels_file(init_checkpoint), LABELS_NAME
+    if not labels:
+        raise ExportError(f"no --labels given and no {LABELS_NAME} beside "
+                          f"{resolve_checkpoint(init_checkpoint)}: a token classifier needs its "
+                          "IOB2 tags in id order")
+    labels = check_labels(labels, source)
+    if len(labels) != num_labels:
+        raise ExportError(f"the checkpoint's head has {num_labels} labels but {source} names "
+                          f"{len(labels)}: {labels}")
+    return labels
+
+
 def spec_from_checkpoint(task: str, init_checkpoint: str, bert_config_file: str | None,
                 vocab_file: str | None, do_lower_case: bool, max_seq_length: int,
                 labels: list[str] | None, **spec_kwargs):
@@ -228,6 +282,8 @@ def spec_from_checkpoint(task: str, init_checkpoint: str, bert_config_file: str 
                                      max_seq_length, do_lower_case)
     if task == "classifier":
         labels = resolve_labels(init_checkpoint, labels)
+    elif task == TokenClassifierServingModule.task:
+        labels = resolve_token_labels(init_checkpoint, labels)
     elif labels:
         raise ExportError(f"--labels applies to --task=classifier, not --task={task}")
     return ExportSpec(task, config, vocab, do_lower_case=do_lower_case,
@@ -243,13 +299,6 @@ def load_model(spec: ExportSpec, init_checkpoint: str | os.PathLike) -> keras.Mo
 
 
 # ----------------------------------------------------------------------------- layout
-def _versions(model_dir: str) -> list[int]:
-    if not tf.io.gfile.isdir(model_dir):
-        return []
-    return sorted(int(d.rstrip("/")) for d in tf.io.gfile.listdir(model_dir)
-                  if _VERSION_RE.match(d.rstrip("/")))
-
-
 def version_dir(export_dir: str | os.PathLike, model_name: str, version: int | None = None,
                 overwrite: bool = False) -> tuple[str, int]:
     """`<export_dir>/<model_name>/<version>` and the version (default: newest existing + 1).
@@ -258,7 +307,7 @@ def version_dir(export_dir: str | os.PathLike, model_name: str, version: int | N
         raise ExportError(f"model_name must be a plain directory name, got {model_name!r}")
     model_dir = os.path.join(os.fspath(export_dir), model_name)
     if version is None:
-        version = (_versions(model_dir) or [0])[-1] + 1
+        version = (layout.versions(model_dir) or [0])[-1] + 1
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ExportError(f"version must be a positive integer, got {version!r}")
     path = os.path.join(model_dir, str(version))
@@ -329,12 +378,13 @@ def warmup_requests(task: str, texts: Sequence[str]) -> list[tuple[str, dict[str
     """(signature, inputs) pairs for the warmup file: each string signature at batch 1 and at
     the batch of all `texts`."""
     texts = np.array(list(texts), dtype=object)
-    if task == "question_answering":
+    if task == QuestionAnsweringServingModule.task:
         contexts = np.array([_WARMUP_CONTEXT] * len(texts), dtype=object)
         return [("serving_default", {"question": texts[:1], "context": contexts[:1]}),
                 ("serving_default", {"question": texts, "context": contexts})]
     out = [("serving_default", {"text": texts[:1]}), ("serving_default", {"text": texts})]
-    out.append(("text_pair", {"text": texts[:1], "text_b": texts[-1:]}))
+    if task not in _SINGLE_TEXT_TASKS:
+        out.append(("text_pair", {"text": texts[:1], "text_b": texts[-1:]}))
     return out
 
 
@@ -349,22 +399,6 @@ def _describe_signatures(signatures) -> dict[str, Any]:
         out[name] = {"inputs": {v.name: spec(v) for v in inputs},
                      "outputs": {k: spec(v) for k, v in fn.structured_outputs.items()}}
     return out
-
-
-def saved_model_custom_ops(saved_model_dir: str | os.PathLike) -> list[str]:
-    """Ops in a SavedModel's graph that core TensorFlow lacks (here: tf-text's), i.e. what a
-    TF Serving build must link to load it."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    with tf.io.gfile.GFile(os.path.join(os.fspath(saved_model_dir), "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
-    ops = set()
-    for graph in proto.meta_graphs:
-        ops.update(node.op for node in graph.graph_def.node)
-        for function in graph.graph_def.library.function:
-            ops.update(node.op for node in function.node_def)
-    return sorted(op for op in ops if not hasattr(tf.raw_ops, op))
 
 
 # ----------------------------------------------------------------------------- reading back
@@ -401,5 +435,6 @@ def load_exported(saved_model_dir: str | os.PathLike) -> tuple[ExportSpec, keras
 
 __all__ = ["ExportError", "ExportSpec", "SERVING_TASKS", "checkpoint_num_classes",
            "export_from_checkpoint", "export_saved_model", "load_exported", "load_model",
-           "read_export_metadata", "resolve_labels", "saved_model_custom_ops", "version_dir",
+           "read_export_metadata", "resolve_labels", "resolve_token_labels",
+           "saved_model_custom_ops", "version_dir",
            "warmup_requests"]

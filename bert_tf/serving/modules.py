@@ -15,9 +15,6 @@ return plain tensors, so the SavedModel serves from TF Serving, `saved_model_cli
 - `MaskedLMServingModule` (fill-mask): `serving_default(text)` (and `text_pair`) where the text
   contains one or more literal `[MASK]` → per mask position the `top_k` tokens and their probabilities.
 
-- `QuestionAnsweringServingModule` (serving/question_answering.py): `serving_default(question,
-  context)` → the answer span of a `BertSpanQA`, long contexts windowed inside the graph.
-
 Texts longer than the preprocessor's `seq_length` are truncated (Google's rule), never refused;
 an empty batch returns empty outputs; an empty string is `[CLS] [SEP]`.
 
@@ -30,7 +27,6 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from bert_tf.serving.question_answering import QuestionAnsweringServingModule
 from bert_tf.text.preprocessor import BertPreprocessor
 
 MASK_TOKEN = "[MASK]"
@@ -209,6 +205,5 @@ class MaskedLMServingModule(ServingModule):
 
 
 SERVING_MODULES = {cls.task: cls for cls in
-                   (ClassifierServingModule, EncoderServingModule, MaskedLMServingModule,
-                    QuestionAnsweringServingModule)}
+                   (ClassifierServingModule, EncoderServingModule, MaskedLMServingModule)}
 SERVING_TASKS = tuple(SERVING_MODULES)
