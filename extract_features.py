@@ -32,7 +32,7 @@ flags.mark_flags_as_required(["input_file", "output_file", "init_checkpoint"])
 def main(argv):
     del argv
     from bert_tf import BertConfig, BertEncoder
-    from bert_tf.checkpoints import resolve_checkpoint
+    from bert_tf.checkpoints import build_from_google_checkpoint, resolve_checkpoint
     from bert_tf.features import extract_features_to_file
     from bert_tf.text import BertPreprocessor, check_do_lower_case, load_vocab
 
@@ -41,7 +41,7 @@ def main(argv):
     vocab_file = FLAGS.vocab_file or os.path.join(os.path.dirname(prefix), "vocab.txt")
     vocab = load_vocab(vocab_file)
     check_do_lower_case(vocab, FLAGS.do_lower_case, init_checkpoint=FLAGS.init_checkpoint)
-    encoder = BertEncoder.from_google_checkpoint(prefix, config=config)
+    encoder = build_from_google_checkpoint(BertEncoder, prefix, config=config)
     if len(vocab) > encoder.config.vocab_size:
         raise ValueError(f"--vocab_file {vocab_file} has {len(vocab)} tokens but the model's "
                          f"vocab_size is {encoder.config.vocab_size}")

@@ -1,7 +1,8 @@
 """bert_tf: BERT for TensorFlow 2 / Keras 3, compatible with Google's original checkpoints.
 
     >>> import bert_tf
-    >>> encoder = bert_tf.BertEncoder.from_google_checkpoint("uncased_L-12_H-768_A-12")  # doctest: +SKIP
+    >>> from bert_tf.checkpoints import build_from_google_checkpoint
+    >>> encoder = build_from_google_checkpoint(bert_tf.BertEncoder, "uncased_L-12_H-768_A-12")  # doctest: +SKIP
 
 The top-level names are imported on first use (PEP 562), so a TensorFlow-free submodule such as
 `bert_tf.serving.client` starts without loading TensorFlow and Keras (~3 s). When TensorFlow or

@@ -6,9 +6,10 @@ Input: one example per line, `text` or `text_a ||| text_b`. Output: one JSON obj
 
 Example:
     >>> from bert_tf import BertEncoder
+    >>> from bert_tf.checkpoints import build_from_google_checkpoint
     >>> from bert_tf.features import extract_features_to_file
     >>> from bert_tf.text import BertPreprocessor
-    >>> encoder = BertEncoder.from_google_checkpoint("uncased_L-12_H-768_A-12")  # doctest: +SKIP
+    >>> encoder = build_from_google_checkpoint(BertEncoder, "uncased_L-12_H-768_A-12")  # doctest: +SKIP
     >>> pre = BertPreprocessor("uncased_L-12_H-768_A-12/vocab.txt", seq_length=128)  # doctest: +SKIP
     >>> extract_features_to_file(encoder, pre, "in.txt", "out.jsonl", [-1])  # doctest: +SKIP
 """

@@ -13,7 +13,8 @@ import tensorflow as tf
 import google_ckpt
 import shared_data
 from bert_tf import BertClassifier, BertConfig, BertEncoder, BertPretrainer
-from bert_tf.checkpoints import (CheckpointError, CheckpointMismatchError, load_google_checkpoint,
+from bert_tf.checkpoints import (CheckpointError, CheckpointMismatchError,
+                                 build_from_google_checkpoint, load_google_checkpoint,
                                  resolve_checkpoint, save_google_checkpoint)
 
 GOOGLE_INDEX_DIR = str(shared_data.GOOGLE_CKPT_INDEX)
@@ -97,7 +98,7 @@ def test_saved_layout_equals_google_ckpt_layout(tmp_path):
 def test_save_load_save_is_bit_exact(tmp_path):
     model = BertPretrainer(_config())
     first = save_google_checkpoint(model, str(tmp_path / "first"))
-    loaded = BertPretrainer.from_google_checkpoint(str(tmp_path / "first"))
+    loaded = build_from_google_checkpoint(BertPretrainer, str(tmp_path / "first"))
     second = save_google_checkpoint(loaded, str(tmp_path / "second"))
     a = google_ckpt.read_checkpoint_arrays(first)
     b = google_ckpt.read_checkpoint_arrays(second)
@@ -117,7 +118,7 @@ def test_save_load_save_is_bit_exact(tmp_path):
 
 def test_google_checkpoint_load_then_save_reproduces_it(pretraining_ckpt, tmp_path):
     directory, prefix, arrays = pretraining_ckpt
-    model = BertPretrainer.from_google_checkpoint(directory)
+    model = build_from_google_checkpoint(BertPretrainer, directory)
     saved = save_google_checkpoint(model, str(tmp_path))
     _assert_same_arrays(google_ckpt.read_checkpoint_arrays(saved), arrays)
 
@@ -126,7 +127,7 @@ def test_fine_tuned_classifier_checkpoint_round_trip(tmp_path):
     config = google_ckpt.tiny_config()
     prefix = google_ckpt.write_google_checkpoint(
         str(tmp_path / "in"), config, with_pretraining_heads=False, num_classifier_labels=4, seed=2)
-    model = BertClassifier.from_google_checkpoint(prefix, num_classes=4)
+    model = build_from_google_checkpoint(BertClassifier, prefix, num_classes=4)
     saved = save_google_checkpoint(model, str(tmp_path / "out"))
     _assert_same_arrays(google_ckpt.read_checkpoint_arrays(saved),
                         google_ckpt.read_checkpoint_arrays(prefix))
@@ -194,7 +195,7 @@ def test_encoder_only_checkpoint_into_encoder(encoder_only_ckpt):
 def test_encoder_only_checkpoint_into_pretrainer(encoder_only_ckpt):
     directory, prefix, arrays = encoder_only_ckpt
     with pytest.raises(CheckpointMismatchError) as e:
-        BertPretrainer.from_google_checkpoint(directory)
+        build_from_google_checkpoint(BertPretrainer, directory)
     message = str(e.value)
     for name in HEAD_NAMES:
         assert name in message
@@ -210,8 +211,8 @@ def test_encoder_only_checkpoint_into_pretrainer(encoder_only_ckpt):
     np.testing.assert_array_equal(model.encoder.pooler.kernel.numpy(),
                                   arrays["bert/pooler/dense/kernel"])
     np.testing.assert_array_equal(model.masked_lm._bias.numpy(), head_before)
-    # from_google_checkpoint(strict=False) gives a usable model.
-    model = BertPretrainer.from_google_checkpoint(directory, strict=False)
+    # build_from_google_checkpoint(strict=False) gives a usable model.
+    model = build_from_google_checkpoint(BertPretrainer, directory, strict=False)
     np.testing.assert_array_equal(model.encoder.embeddings.layer_norm.gamma.numpy(),
                                   arrays["bert/embeddings/LayerNorm/gamma"])
 
@@ -268,7 +269,7 @@ def test_strict_error_lists_every_problem(pretraining_ckpt, tmp_path):
 def test_vocab_size_disagreement_hint(pretraining_ckpt):
     directory, _, _ = pretraining_ckpt
     with pytest.raises(CheckpointMismatchError) as e:
-        BertEncoder.from_google_checkpoint(directory, config=_config(vocab_size=120))
+        build_from_google_checkpoint(BertEncoder, directory, config=_config(vocab_size=120))
     message = str(e.value)
     assert "hint: vocab_size" in message
     assert "99" in message and "120" in message
@@ -278,13 +279,13 @@ def test_vocab_size_disagreement_hint(pretraining_ckpt):
 def test_num_hidden_layers_disagreement_hint(pretraining_ckpt):
     directory, _, _ = pretraining_ckpt
     with pytest.raises(CheckpointMismatchError) as e:
-        BertPretrainer.from_google_checkpoint(directory, config=_config(num_hidden_layers=3))
+        build_from_google_checkpoint(BertPretrainer, directory, config=_config(num_hidden_layers=3))
     message = str(e.value)
     assert "hint: num_hidden_layers: checkpoint has 2, the config says 3" in message
     assert "bert/encoder/layer_2/attention/self/query/kernel" in message
     with pytest.raises(CheckpointMismatchError, match="num_hidden_layers: checkpoint has 2, the "
                                                       "config says 1"):
-        BertEncoder.from_google_checkpoint(directory, config=_config(num_hidden_layers=1))
+        build_from_google_checkpoint(BertEncoder, directory, config=_config(num_hidden_layers=1))
 
 
 def test_object_based_tf2_checkpoint_is_recognised(tmp_path):
@@ -305,14 +306,14 @@ def test_path_forms_resolve(pretraining_ckpt):
     assert resolve_checkpoint(prefix + ".index") == prefix
     assert resolve_checkpoint(prefix + DATA) == prefix
     for path in (prefix + ".index", prefix + DATA):
-        encoder = BertEncoder.from_google_checkpoint(path)
+        encoder = build_from_google_checkpoint(BertEncoder, path)
         np.testing.assert_array_equal(encoder.pooler.bias.numpy(), arrays["bert/pooler/dense/bias"])
 
 
 def test_nonexistent_path(tmp_path):
     path = str(tmp_path / "nowhere" / "bert_model.ckpt")
     with pytest.raises(CheckpointError) as e:
-        BertEncoder.from_google_checkpoint(path)
+        build_from_google_checkpoint(BertEncoder, path)
     assert path in str(e.value)
     assert not isinstance(e.value, CheckpointMismatchError)
 
@@ -320,7 +321,7 @@ def test_nonexistent_path(tmp_path):
 def test_directory_without_checkpoint(tmp_path):
     (tmp_path / "bert_config.json").write_text(json.dumps(google_ckpt.tiny_config()))
     with pytest.raises(CheckpointError) as e:
-        BertEncoder.from_google_checkpoint(str(tmp_path))
+        build_from_google_checkpoint(BertEncoder, str(tmp_path))
     assert str(tmp_path) in str(e.value)
     assert "bert_model.ckpt.index" in str(e.value)
 
@@ -341,11 +342,11 @@ def test_directory_without_config(pretraining_ckpt, tmp_path):
     for suffix in (".index", DATA):
         shutil.copy(prefix + suffix, str(tmp_path / ("bert_model.ckpt" + suffix)))
     with pytest.raises(CheckpointError) as e:
-        BertPretrainer.from_google_checkpoint(str(tmp_path))
+        build_from_google_checkpoint(BertPretrainer, str(tmp_path))
     assert "bert_config.json" in str(e.value)
     assert str(tmp_path) in str(e.value)
     # An explicit config makes it loadable.
-    BertPretrainer.from_google_checkpoint(str(tmp_path), config=_config())
+    build_from_google_checkpoint(BertPretrainer, str(tmp_path), config=_config())
 
 
 def test_missing_weights_file_after_mapping(pretraining_ckpt, tmp_path):
@@ -353,7 +354,7 @@ def test_missing_weights_file_after_mapping(pretraining_ckpt, tmp_path):
     shutil.copy(prefix + ".index", str(tmp_path / "bert_model.ckpt.index"))
     shutil.copy(os.path.join(directory, "bert_config.json"), str(tmp_path / "bert_config.json"))
     with pytest.raises(CheckpointError) as e:
-        BertPretrainer.from_google_checkpoint(str(tmp_path))
+        build_from_google_checkpoint(BertPretrainer, str(tmp_path))
     assert not isinstance(e.value, CheckpointMismatchError)
     assert "bert_model.ckpt" + DATA in str(e.value) and "missing" in str(e.value)
 
@@ -373,7 +374,7 @@ def test_genuine_index_without_weights(name):
     shapes = _list(os.path.join(directory, "bert_model.ckpt"))
     num_trainable = sum(1 for n in shapes if n != "global_step")
     with pytest.raises(CheckpointError) as e:
-        BertPretrainer.from_google_checkpoint(directory)
+        build_from_google_checkpoint(BertPretrainer, directory)
     assert not isinstance(e.value, CheckpointMismatchError)  # every variable mapped
     message = str(e.value)
     assert "bert_model.ckpt" + DATA in message and "missing" in message
@@ -381,3 +382,59 @@ def test_genuine_index_without_weights(name):
     assert f"({num_trainable} map onto the model)" in message
     if name.endswith("_hfl"):
         assert "global_step" in shapes and len(shapes) == num_trainable + 1
+
+
+# --------------------------------------------------------------------------- issue 12 / the one-call API
+
+
+def test_hidden_size_disagreement_blames_hidden_size_not_vocab_size(pretraining_ckpt):
+    directory, _, _ = pretraining_ckpt
+    with pytest.raises(CheckpointMismatchError) as e:
+        build_from_google_checkpoint(BertEncoder, directory,
+                                     config=_config(hidden_size=48, num_attention_heads=4))
+    message = str(e.value)
+    assert "hint: hidden_size: checkpoint has 32, the config says 48" in message
+    assert "hint: vocab_size" not in message and "hint: max_position" not in message
+
+
+@pytest.mark.parametrize("keep", [100, 0])
+def test_truncated_data_file_is_a_clear_error_naming_it(pretraining_ckpt, tmp_path, keep):
+    directory, _, _ = pretraining_ckpt
+    copy = str(tmp_path / "copy")
+    shutil.copytree(directory, copy)
+    data = os.path.join(copy, "bert_model.ckpt" + DATA)
+    with open(data, "rb") as f:
+        head = f.read(keep)
+    with open(data, "wb") as f:
+        f.write(head)
+    with pytest.raises(CheckpointError, match=rf"the weights file {data} is truncated or "
+                                              rf"corrupted \(reading bert/"):
+        build_from_google_checkpoint(BertPretrainer, copy)
+
+
+def test_classifier_num_classes_from_the_head_or_labels_txt(pretraining_ckpt, tmp_path):
+    tuned = google_ckpt.write_google_checkpoint(
+        str(tmp_path / "tuned"), google_ckpt.tiny_config(), with_pretraining_heads=False,
+        num_classifier_labels=5, seed=2)
+    model = build_from_google_checkpoint(BertClassifier, tuned)
+    assert model.num_classes == 5
+    np.testing.assert_array_equal(model.classifier.output_weights.numpy(),
+                                  google_ckpt.read_checkpoint_arrays(tuned)["output_weights"])
+    directory, _, _ = pretraining_ckpt
+    with pytest.raises(CheckpointError, match="no classifier head .* and no labels.txt"):
+        build_from_google_checkpoint(BertClassifier, directory)
+    copy = str(tmp_path / "pretrained")
+    shutil.copytree(directory, copy)
+    with open(os.path.join(copy, "labels.txt"), "w") as f:
+        f.write("neg\npos\nneutral\n")
+    assert build_from_google_checkpoint(BertClassifier, copy).num_classes == 3
+
+
+def test_task_models_build_on_a_given_encoder():
+    encoder = BertEncoder(_config())
+    classifier = BertClassifier(encoder, num_classes=3)
+    pretrainer = BertPretrainer(encoder)
+    assert classifier.encoder is encoder and pretrainer.encoder is encoder
+    assert classifier.config == encoder.config
+    again = BertClassifier.from_config(classifier.get_config())
+    assert again.num_classes == 3 and again.config == encoder.config

@@ -10,6 +10,7 @@ import numpy_bert
 import pytest
 
 from bert_tf import BertEncoder, BertPretrainer
+from bert_tf.checkpoints import build_from_google_checkpoint
 from bert_tf.checkpoints.random_init import write_random_checkpoint
 from bert_tf.config import BertConfig
 from bert_tf.features import extract_features_to_file, feature_matrix, parse_layers
@@ -94,7 +95,7 @@ def test_extract_features_matches_numpy_reference(tmp_path, google_dir):
     (tmp_path / "in.txt").write_text("The cat sat on the mat.\n"
                                      "Who was Jim Henson? ||| Jim Henson was a puppeteer\n"
                                      "the mat\n")
-    encoder = BertEncoder.from_google_checkpoint(directory)
+    encoder = build_from_google_checkpoint(BertEncoder, directory)
     pre = BertPreprocessor(str(directory / "vocab.txt"), seq_length=16)
     # batch_size 3 mixes single texts and a pair in one batch; output order must be kept.
     n = extract_features_to_file(encoder, pre, tmp_path / "in.txt", tmp_path / "out.jsonl",
@@ -126,7 +127,7 @@ def test_extract_features_matches_numpy_reference(tmp_path, google_dir):
 def test_extract_features_rejects_seq_length_beyond_positions(tmp_path, google_dir):
     directory, _, config = google_dir
     (tmp_path / "in.txt").write_text("the cat\n")
-    encoder = BertEncoder.from_google_checkpoint(directory)
+    encoder = build_from_google_checkpoint(BertEncoder, directory)
     with pytest.raises(ValueError, match="max_seq_length 41 exceeds .*max_position_embeddings"):
         extract_features_to_file(encoder, BertPreprocessor(VOCAB, seq_length=41),
                                  tmp_path / "in.txt", tmp_path / "o.jsonl", [-1])
@@ -138,7 +139,7 @@ def test_random_init_writes_a_loadable_google_checkpoint(tmp_path):
     vocab_file.write_text("\n".join(VOCAB) + "\n")
     config = BertConfig.from_json_file(os.path.join(REPO, "configs", "bert_tiny.json"))
     prefix = write_random_checkpoint(config, str(vocab_file), str(tmp_path / "out"), seed=1)
-    model = BertPretrainer.from_google_checkpoint(tmp_path / "out")
+    model = build_from_google_checkpoint(BertPretrainer, tmp_path / "out")
     assert prefix.endswith("bert_model.ckpt")
     assert model.config.vocab_size == len(VOCAB)
     assert (model.config.hidden_size, model.config.num_hidden_layers) == (128, 2)

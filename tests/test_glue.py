@@ -443,3 +443,19 @@ def test_cross_check_scipy_sklearn():
 
 def test_module_exports():
     assert set(glue.__all__) >= {"InputExample", "DataProcessor", "PROCESSORS", "get_processor"}
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_tsv_header_row_read_as_data_is_refused(tmp_path, regression):
+    d = str(tmp_path)
+    values = ["0.5", "1.5", "2.5"] if regression else ["1", "0", "1"]
+    write(f"{d}/train.tsv", [tsv("sentence", "label")] +
+          [tsv(f"text {i}", v) for i, v in enumerate(values)])
+    p = TsvProcessor(text_column=0, label_column=1, regression=regression)
+    with pytest.raises(glue.InputError, match=r"train\.tsv: the first row looks like a header "
+                                              r"\(its label column holds 'label'.*--header"):
+        p.get_train_examples(d)
+    # A label word that only appears once is not a header on its own.
+    write(f"{d}/train.tsv", [tsv("a", "pos"), tsv("b", "neg"), tsv("c", "neg")])
+    if not regression:
+        assert len(TsvProcessor(text_column=0, label_column=1).get_train_examples(d)) == 3

@@ -16,7 +16,7 @@ import tensorflow as tf
 import google_ckpt
 import numpy_bert
 from bert_tf import BertClassifier, BertConfig, BertEncoder, BertPretrainer
-from bert_tf.checkpoints import load_google_checkpoint
+from bert_tf.checkpoints import build_from_google_checkpoint, load_google_checkpoint
 
 ATOL = 1e-5
 B, S, M = 4, 10, 3
@@ -117,14 +117,14 @@ def _check_pretrainer(model, arrays, config: dict, features: dict) -> None:
 @pytest.mark.parametrize("use_prefix", [False, True], ids=["dir", "prefix"])
 def test_pretrainer_matches_google_reference(pretraining_ckpt, use_prefix):
     directory, prefix, arrays, config = pretraining_ckpt
-    model = BertPretrainer.from_google_checkpoint(prefix if use_prefix else directory)
+    model = build_from_google_checkpoint(BertPretrainer, prefix if use_prefix else directory)
     assert model.config.to_dict() == config
     _check_pretrainer(model, arrays, config, _batch(config))
 
 
 def test_pretrainer_accepts_flat_next_sentence_labels_and_hub_names(pretraining_ckpt):
     directory, _, arrays, config = pretraining_ckpt
-    model = BertPretrainer.from_google_checkpoint(directory)
+    model = build_from_google_checkpoint(BertPretrainer, directory)
     features = _batch(config, seed=5)
     features["next_sentence_labels"] = features["next_sentence_labels"].reshape(-1)
     hub = dict(features)
@@ -140,7 +140,7 @@ def test_pretrainer_accepts_flat_next_sentence_labels_and_hub_names(pretraining_
 def test_pretrainer_other_activations(pretraining_ckpt, hidden_act):
     directory, _, arrays, config = pretraining_ckpt
     config = dict(config, hidden_act=hidden_act)
-    model = BertPretrainer.from_google_checkpoint(directory, config=BertConfig.from_dict(config))
+    model = build_from_google_checkpoint(BertPretrainer, directory, config=BertConfig.from_dict(config))
     assert model.config.hidden_act == hidden_act
     _check_pretrainer(model, arrays, config, _batch(config, seed=2))
     # The activation really matters: the tanh-gelu reference is well outside the tolerance
@@ -155,7 +155,7 @@ def test_pretrainer_other_activations(pretraining_ckpt, hidden_act):
 def test_wrong_activation_would_be_detected(pretraining_ckpt):
     """Sanity of the comparison itself: a relu model does not match the gelu reference."""
     directory, _, arrays, config = pretraining_ckpt
-    model = BertEncoder.from_google_checkpoint(
+    model = build_from_google_checkpoint(BertEncoder, 
         directory, config=BertConfig.from_dict(dict(config, hidden_act="relu")))
     features = _batch(config)
     ref = numpy_bert.bert_forward(arrays, config, features["input_ids"], features["input_mask"],
@@ -170,7 +170,7 @@ def test_wrong_activation_would_be_detected(pretraining_ckpt):
 @pytest.mark.parametrize("use_prefix", [False, True], ids=["dir", "prefix"])
 def test_encoder_matches_google_reference(pretraining_ckpt, use_prefix):
     directory, prefix, arrays, config = pretraining_ckpt
-    encoder = BertEncoder.from_google_checkpoint(prefix if use_prefix else directory)
+    encoder = build_from_google_checkpoint(BertEncoder, prefix if use_prefix else directory)
     features = _batch(config)
     ref = numpy_bert.bert_forward(arrays, config, features["input_ids"], features["input_mask"],
                                   features["segment_ids"])
@@ -180,7 +180,7 @@ def test_encoder_matches_google_reference(pretraining_ckpt, use_prefix):
 
 def test_padding_tokens_do_not_change_valid_outputs(pretraining_ckpt):
     directory, _, _, config = pretraining_ckpt
-    encoder = BertEncoder.from_google_checkpoint(directory)
+    encoder = build_from_google_checkpoint(BertEncoder, directory)
     features = _hub_inputs(_batch(config))
     changed = dict(features)
     mask = features["input_mask"]
@@ -195,7 +195,7 @@ def test_padding_tokens_do_not_change_valid_outputs(pretraining_ckpt):
 
 def test_dropout_off_in_inference_on_in_training(pretraining_ckpt):
     directory, _, arrays, config = pretraining_ckpt
-    model = BertPretrainer.from_google_checkpoint(directory)
+    model = build_from_google_checkpoint(BertPretrainer, directory)
     features = _batch(config)
     eval_a = model(features, training=False)
     eval_b = model(features, training=False)
@@ -233,7 +233,7 @@ def classifier_ckpt(tmp_path_factory):
 def test_classifier_matches_google_reference(classifier_ckpt):
     directory, prefix, arrays, config = classifier_ckpt
     assert arrays["output_weights"].shape == (3, config["hidden_size"])
-    model = BertClassifier.from_google_checkpoint(prefix, num_classes=3)
+    model = build_from_google_checkpoint(BertClassifier, prefix, num_classes=3)
     np.testing.assert_array_equal(model.classifier.output_weights.numpy(), arrays["output_weights"])
     features = _batch(config)
     ref = numpy_bert.bert_forward(arrays, config, features["input_ids"], features["input_mask"],
@@ -291,7 +291,7 @@ def test_pretraining_checkpoint_into_classifier_leaves_head_new(pretraining_ckpt
     with pytest.raises(CheckpointMismatchError, match="output_weights"):
         load_google_checkpoint(BertClassifier(BertConfig.from_dict(config), num_classes=3), prefix)
     # ...but from_google_checkpoint treats the classifier head as optional.
-    loaded = BertClassifier.from_google_checkpoint(directory, num_classes=3)
+    loaded = build_from_google_checkpoint(BertClassifier, directory, num_classes=3)
     assert loaded.num_classes == 3
 
 

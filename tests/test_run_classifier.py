@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from bert_tf.data.glue import InputExample, get_processor
 from bert_tf.text import FullTokenizer, pack_tokens
-from bert_tf.training.loop import TrainingError
+from bert_tf.training.options import TrainingError
 from bert_tf.training.finetune import (ClassifierTrainer, FinetuneOptions, run_finetuning,
                                        run_finetuning_seeds, submission_file_name,
                                        summarize_seeds)
@@ -385,7 +385,7 @@ def test_mirrored_two_cpus_equals_one_device(tmp_path, pretrained, mrpc_dir):
 
 
 def test_nan_loss_stops_without_saving(tmp_path, pretrained):
-    from bert_tf.training.loop import NonFiniteLossError
+    from bert_tf.training.run_control import NonFiniteLossError
 
     data = write_tsv_task(str(tmp_path / "data"), n_train=64, score=True)
     with open(os.path.join(data, "train.tsv"), "a", encoding="utf-8") as f:
@@ -418,3 +418,77 @@ def test_train_without_init_checkpoint_warns_training_from_scratch(tmp_path, pre
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "--do_train without --init_checkpoint" in proc.stderr
     assert "training from scratch" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- issue 12
+def test_do_eval_alone_on_an_untrained_head_warns(tmp_path, pretrained, mrpc_dir):
+    stream = io.StringIO()
+    run_finetuning("mrpc", get_processor("mrpc"), mrpc_dir, CONFIG, _vocab(pretrained),
+                   _options(tmp_path / "o", init_checkpoint=pretrained, eval_batch_size=50),
+                   do_train=False, do_eval=True, progress_stream=stream)
+    assert "WARNING: the classifier head (output_weights/output_bias) was never trained" in \
+        stream.getvalue()
+
+
+def test_train_batch_size_zero_is_a_clear_error(tmp_path, pretrained, mrpc_dir):
+    with pytest.raises(TrainingError, match="train_batch_size must be a positive integer, got 0"):
+        run_finetuning("mrpc", get_processor("mrpc"), mrpc_dir, CONFIG, _vocab(pretrained),
+                       _options(tmp_path / "o", train_batch_size=0))
+
+
+def test_rerun_on_other_data_is_refused_same_data_resumes(tmp_path, pretrained):
+    first = write_tsv_task(str(tmp_path / "a"), n_train=32, n_dev=8)
+    other = str(tmp_path / "b")
+    os.makedirs(other)
+    with open(os.path.join(first, "train.tsv")) as f:
+        rows = f.read().splitlines()
+    with open(os.path.join(other, "train.tsv"), "w") as f:
+        f.write("\n".join(rows[:-1] + ["good w1\tw2\t1"]) + "\n")  # one row differs
+    processor = get_processor("tsv", text_column=0, text_pair_column=1, label_column=2)
+    opts = _options(tmp_path / "out", num_train_epochs=1.0, init_checkpoint=pretrained)
+    run_finetuning("tsv", processor, first, CONFIG, _vocab(pretrained), opts,
+                   progress_stream=io.StringIO())
+    with pytest.raises(TrainingError, match=r"holds a run trained on other data or settings "
+                                            r"\(train_examples_sha256: was"):
+        run_finetuning("tsv", processor, other, CONFIG, _vocab(pretrained), opts,
+                       progress_stream=io.StringIO())
+    stream = io.StringIO()
+    again = run_finetuning("tsv", processor, first, CONFIG, _vocab(pretrained),
+                           _options(tmp_path / "out", num_train_epochs=1.0, learning_rate=1e-3,
+                                    init_checkpoint=pretrained), progress_stream=stream)
+    assert again["global_step"] == 1
+    assert (f"Resuming the run in {tmp_path / 'out'} (same training data); these settings "
+            f"differ from that run's: learning_rate: was 0.002, now 0.001") in stream.getvalue()
+
+
+def test_empty_train_file_says_so(tmp_path, pretrained):
+    data = write_tsv_task(str(tmp_path / "d"), n_train=0, n_dev=8)
+    processor = get_processor("tsv", text_column=0, text_pair_column=1, label_column=2)
+    with pytest.raises(TrainingError, match=r"the training split in .* has no examples"):
+        run_finetuning("tsv", processor, data, CONFIG, _vocab(pretrained),
+                       _options(tmp_path / "o"), do_train=True)
+    with pytest.raises(TrainingError, match=r"labels are not given \(--labels\) and the "
+                                            r"training file in .* has no examples"):
+        run_finetuning("tsv", processor, data, CONFIG, _vocab(pretrained),
+                       _options(tmp_path / "o"), do_train=False, do_eval=True)
+
+
+def test_export_model_name_without_export_dir(tmp_path, pretrained, mrpc_dir):
+    proc = _cli(*_flags(pretrained, mrpc_dir, tmp_path / "o"), "--export_model_name=m")
+    _assert_clean_error(proc, "--export_model_name", "--export_dir")
+
+
+def test_eval_every_n_steps_and_best_checkpoint_in_fine_tuning(tmp_path, pretrained, mrpc_dir):
+    stream = io.StringIO()
+    result = run_finetuning("mrpc", get_processor("mrpc"), mrpc_dir, CONFIG, _vocab(pretrained),
+                            _options(tmp_path / "o", init_checkpoint=pretrained,
+                                     num_train_epochs=1.0, eval_every_n_steps=4,
+                                     eval_batch_size=50,
+                                     keep_best_checkpoint_by="eval_loss"),
+                            do_train=True, do_eval=True, progress_stream=stream)
+    history = [line for line in (tmp_path / "o" / "eval_history.jsonl").read_text().splitlines()]
+    assert len(history) == 3  # steps 4 and 8 (the last) during training, then the final one
+    best = result["best_step"]
+    assert best in (4, 8)
+    assert f"the weights of step {best}" in stream.getvalue()
+    assert result["eval_results"]["global_step"] == best

@@ -18,10 +18,12 @@ import pytest
 import tensorflow as tf
 
 from bert_tf import BertConfig, BertPretrainer
-from bert_tf.checkpoints import CheckpointMismatchError, save_google_checkpoint
+from bert_tf.checkpoints import (CheckpointMismatchError, build_from_google_checkpoint,
+                                 save_google_checkpoint)
 from bert_tf.data.pretraining_dataset import list_input_files, pretraining_dataset
 from bert_tf.data.records import RecordError, encode_example
-from bert_tf.training.loop import (NonFiniteLossError, PretrainingOptions, PretrainingTrainer,
+from bert_tf.training.run_control import NonFiniteLossError
+from bert_tf.training.tasks.pretraining import (PretrainingOptions, PretrainingTrainer,
                                    TrainingError, loss_sums, run_pretraining)
 from bert_tf.training.strategy import StrategyError, create_strategy
 
@@ -183,7 +185,7 @@ def test_train_evaluate_and_export(records, tmp_path):
     # The Google checkpoint holds the trained weights (and global_step).
     assert int(tf.train.load_checkpoint(str(out / "bert_model.ckpt")).get_tensor(
         "global_step")) == 30
-    reloaded = BertPretrainer.from_google_checkpoint(str(out / "bert_model.ckpt"))
+    reloaded = build_from_google_checkpoint(BertPretrainer, str(out / "bert_model.ckpt"))
     # Resumes ckpt-30; --init_checkpoint (here one that would not even load) is ignored.
     other = save_google_checkpoint(BertPretrainer(BertConfig(**dict(CONFIG, hidden_size=48))),
                                    tmp_path / "other" / "bert_model.ckpt")
@@ -370,7 +372,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
 from bert_tf import BertConfig
-from bert_tf.training.loop import PretrainingOptions, PretrainingTrainer, TrainingError
+from bert_tf.training.tasks.pretraining import PretrainingOptions, PretrainingTrainer, TrainingError
 from bert_tf.training.strategy import create_strategy
 
 records, out, config = sys.argv[1], sys.argv[2], eval(sys.argv[3])
@@ -466,3 +468,20 @@ def test_multi_worker_mirrored_two_processes(records, config_file, tmp_path):
         "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
     assert not [f for f in os.listdir(out) if f.startswith(".worker_")]
     assert (out / "bert_model.ckpt.index").exists()
+
+
+def test_records_with_ids_beyond_vocab_size_name_the_file_and_id(tmp_path):
+    bad = []
+    for i, data in enumerate(_examples(n=16)):
+        example = tf.train.Example.FromString(data)
+        if i == 5:
+            example.features.feature["input_ids"].int64_list.value[3] = 70  # vocab_size is 64
+        bad.append(example.SerializeToString())
+    path = tmp_path / "big_ids.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as w:
+        for data in bad:
+            w.write(data)
+    with pytest.raises(RecordError, match=rf"{path}: record 5 has input_ids id 70 but the "
+                                          rf"model's vocab_size is 64"):
+        trainer(tmp_path / "o", train_batch_size=16, num_train_steps=2,
+                num_warmup_steps=0).train(str(path))

@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (loading the exports needs the tf-text ops)
 
 from bert_tf import BertClassifier, BertConfig, BertEncoder, BertPretrainer, BertPreprocessor
+from bert_tf.checkpoints import build_from_google_checkpoint
 from bert_tf.serving.export import (ExportError, ExportSpec, export_from_checkpoint,
                                     export_saved_model, load_exported, read_export_metadata,
                                     resolve_labels, version_dir)
@@ -116,7 +117,7 @@ def test_classifier_layout_and_assets(exported_classifier):
 
 
 def test_classifier_outputs_equal_in_process_model(exported_classifier, classifier_ckpt):
-    model = BertClassifier.from_google_checkpoint(classifier_ckpt, num_classes=3)
+    model = build_from_google_checkpoint(BertClassifier, classifier_ckpt, num_classes=3)
     pre = _preprocessor()
     loaded = tf.saved_model.load(exported_classifier)
     assert loaded.do_lower_case.numpy()
@@ -179,7 +180,7 @@ def test_regression_export_returns_score(tmp_path):
 def test_encoder_signatures_match_keras(tmp_path, pretrained_ckpt):
     spec = _spec("encoder")
     path = export_from_checkpoint(spec, pretrained_ckpt, tmp_path, "enc")
-    encoder = BertEncoder.from_google_checkpoint(pretrained_ckpt)
+    encoder = build_from_google_checkpoint(BertEncoder, pretrained_ckpt)
     inputs = _preprocessor()(tf.constant(TEXTS))
     expected = encoder(inputs, training=False)
     loaded = tf.saved_model.load(path)
@@ -218,7 +219,7 @@ def _fill_mask_reference(pretrainer, text, k):
 def test_masked_lm_fill_mask(tmp_path, pretrained_ckpt):
     spec = _spec("masked_lm", top_k=4)
     path = export_from_checkpoint(spec, pretrained_ckpt, tmp_path, "mlm")
-    pretrainer = BertPretrainer.from_google_checkpoint(pretrained_ckpt)
+    pretrainer = build_from_google_checkpoint(BertPretrainer, pretrained_ckpt)
     texts = ["The capital of France is [MASK].", "[MASK] cat [MASK] on the [MASK]",
              "no mask here", "the cat sat on the mat the cat sat on the [MASK]"]
     out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
@@ -263,7 +264,7 @@ def test_versions_overwrite_and_reload(tmp_path, classifier_ckpt):
     # The exported weights rebuild the Keras model exactly (used by the TFLite converter).
     spec2, model = load_exported(second)
     assert spec2.labels == LABELS and spec2.task == "classifier"
-    reference = BertClassifier.from_google_checkpoint(classifier_ckpt, num_classes=3)
+    reference = build_from_google_checkpoint(BertClassifier, classifier_ckpt, num_classes=3)
     for a, b in zip(model.weights, reference.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -274,7 +275,7 @@ def test_bfloat16_export_stays_close(tmp_path, classifier_ckpt, policy):
     path = export_from_checkpoint(spec, classifier_ckpt, tmp_path, "bf16")
     out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(TEXTS))
     assert out["probabilities"].dtype == tf.float32
-    reference = BertClassifier.from_google_checkpoint(classifier_ckpt, num_classes=3)
+    reference = build_from_google_checkpoint(BertClassifier, classifier_ckpt, num_classes=3)
     expected = tf.nn.softmax(reference(_preprocessor()(tf.constant(TEXTS)))).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=2e-2)
 

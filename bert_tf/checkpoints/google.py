@@ -2,8 +2,8 @@
 
 Example:
     >>> from bert_tf import BertPretrainer
-    >>> from bert_tf.checkpoints import save_google_checkpoint
-    >>> model = BertPretrainer.from_google_checkpoint("uncased_L-12_H-768_A-12")  # doctest: +SKIP
+    >>> from bert_tf.checkpoints import build_from_google_checkpoint, save_google_checkpoint
+    >>> model = build_from_google_checkpoint(BertPretrainer, "uncased_L-12_H-768_A-12")  # doctest: +SKIP
     >>> save_google_checkpoint(model, "/tmp/mine/bert_model.ckpt")  # doctest: +SKIP
 """
 from __future__ import annotations
@@ -148,14 +148,15 @@ def _hints(report: LoadReport, shapes: dict[str, list[int]], entries: Sequence[E
     if any(n.startswith(".") or "/.ATTRIBUTES/" in n for n in shapes):
         hints.append("this looks like a TF2 object-based checkpoint (tf.train.Checkpoint), not "
                      "Google's TF1 name-based format")
+    tables = {"bert/embeddings/word_embeddings": "vocab_size",
+              "bert/embeddings/token_type_embeddings": "type_vocab_size",
+              "bert/embeddings/position_embeddings": "max_position_embeddings"}
     for name, ckpt, model in report.mismatched:
-        if name == "bert/embeddings/word_embeddings":
-            hints.append(f"vocab_size: checkpoint has {ckpt[0]}, the config says {model[0]}")
-        if name == "bert/embeddings/token_type_embeddings":
-            hints.append(f"type_vocab_size: checkpoint has {ckpt[0]}, the config says {model[0]}")
-        if name == "bert/embeddings/position_embeddings":
-            hints.append(f"max_position_embeddings: checkpoint has {ckpt[0]}, the config says "
-                         f"{model[0]}")
+        # An embedding table is [rows, hidden_size]: blame the dimension that differs.
+        if name in tables and ckpt[0] != model[0]:
+            hints.append(f"{tables[name]}: checkpoint has {ckpt[0]}, the config says {model[0]}")
+        if name == "bert/embeddings/word_embeddings" and ckpt[-1:] != model[-1:]:
+            hints.append(f"hidden_size: checkpoint has {ckpt[-1]}, the config says {model[-1]}")
     layers = lambda names: {int(m.group(1)) for n in names  # noqa: E731
                             if (m := re.match(r"bert/encoder/layer_(\d+)/", n))}
     ckpt_layers, model_layers = layers(shapes), layers(e.name for e in entries)
@@ -203,6 +204,11 @@ def load_google_checkpoint(model, path: str | os.PathLike, strict: bool = True,
         variable = by_name[name].variable
         try:
             value = reader.get_tensor(name)
+        except (IndexError, tf.errors.DataLossError, tf.errors.OutOfRangeError) as e:
+            # tf's reader says "Read less bytes than requested" for a truncated data file.
+            raise CheckpointError(
+                f"checkpoint {prefix}: the weights file {', '.join(_data_files(prefix))} is "
+                f"truncated or corrupted (reading {name}: {str(e).splitlines()[0]})") from None
         except tf.errors.OpError as e:
             raise CheckpointError(f"cannot read variable {name} from {prefix}: "
                                   f"{e.message.splitlines()[0]}") from None
@@ -216,14 +222,48 @@ def load_google_checkpoint(model, path: str | os.PathLike, strict: bool = True,
 def build_from_google_checkpoint(model_cls, path: str | os.PathLike,
                                  config: BertConfig | None = None, strict: bool = True,
                                  optional_groups: Iterable[str] = (), **model_kwargs):
-    """Creates `model_cls(config, **model_kwargs)` and loads the checkpoint into it; the config
-    comes from bert_config.json beside the checkpoint unless given."""
+    """Creates `model_cls(config, **model_kwargs)` (BertEncoder, BertPretrainer, BertClassifier,
+    ...) and loads the checkpoint into it: the one-call way to load a Google checkpoint.
+
+        >>> encoder = build_from_google_checkpoint(
+        ...     BertEncoder, "uncased_L-12_H-768_A-12")  # doctest: +SKIP
+
+    The config comes from bert_config.json beside the checkpoint unless given. For a
+    BertClassifier, `num_classes` defaults to the checkpoint's `output_weights` rows (a fine-tuned
+    checkpoint, whose head is loaded) or the lines of labels.txt beside it (a pretrained one:
+    the head stays newly initialised).
+    """
+    from bert_tf.models.classifier import BertClassifier
+
     prefix = resolve_checkpoint(path)
     if config is None:
         config = config_for_checkpoint(prefix)
+    if issubclass(model_cls, BertClassifier):
+        optional_groups = tuple(optional_groups) + ("classifier",)
+        if "num_classes" not in model_kwargs:
+            model_kwargs["num_classes"] = infer_num_classes(prefix)
     model = model_cls(config, **model_kwargs)
     load_google_checkpoint(model, prefix, strict=strict, optional_groups=optional_groups)
     return model
+
+
+def infer_num_classes(prefix: str) -> int:
+    """The classifier head's size: `output_weights` rows, else the lines of labels.txt beside the
+    checkpoint. Raises CheckpointError when neither exists."""
+    try:
+        shapes = dict(tf.train.list_variables(prefix))
+    except tf.errors.OpError as e:
+        raise CheckpointError(f"cannot read checkpoint index {prefix}.index: {e.message}") from None
+    if "output_weights" in shapes:
+        return int(shapes["output_weights"][0])
+    labels = os.path.join(os.path.dirname(prefix), LABELS_NAME)
+    if tf.io.gfile.exists(labels):
+        with tf.io.gfile.GFile(labels) as f:
+            count = sum(1 for line in f.read().split("\n") if line.strip())
+        if count:
+            return count
+    raise CheckpointError(f"checkpoint {prefix} has no classifier head (output_weights) and no "
+                          f"{LABELS_NAME} beside it: pass num_classes")
 
 
 # ----------------------------------------------------------------------------- saving

@@ -69,3 +69,40 @@ def run(main: Callable[[list[str]], None],
             sys.exit(2)
 
     app.run(guarded)
+
+
+# Trainer flags shared by run_pretraining.py and run_classifier.py (TrainerOptions fields).
+TRAINER_FLAGS = ("gradient_accumulation_steps", "jit_compile", "eval_every_n_steps",
+                 "keep_best_checkpoint_by", "early_stopping_patience")
+
+
+def define_trainer_flags() -> None:
+    """The Trainer's features every training script has (read back with `trainer_flag_values`)."""
+    from absl import flags
+
+    flags.DEFINE_integer("gradient_accumulation_steps", 1,
+                         "Micro-batches of train_batch_size summed per optimizer step.")
+    flags.DEFINE_bool("jit_compile", False,
+                      "XLA-compile the forward/backward pass (GPU/TPU/one device; not with "
+                      "mirrored over CPUs).")
+    flags.DEFINE_integer("iterations_per_loop", 100,
+                         "Training steps inside one compiled loop (Google's TPU meaning); "
+                         "SIGTERM is still honoured after the current step.")
+    flags.DEFINE_integer("eval_every_n_steps", 0,
+                         "Evaluate every this many steps during training (0: only at the end).")
+    flags.DEFINE_string("keep_best_checkpoint_by", None,
+                        "Export the weights of the evaluation with the best value of this "
+                        "metric (e.g. accuracy, eval_loss; losses are minimised) as the final "
+                        "Google checkpoint. Needs --eval_every_n_steps.")
+    flags.DEFINE_integer("early_stopping_patience", 0,
+                         "Stop after this many evaluations without improvement of "
+                         "--keep_best_checkpoint_by (or the task's loss); 0: off.")
+
+
+def trainer_flag_values() -> dict:
+    """TrainerOptions keyword arguments from the flags of `define_trainer_flags`."""
+    from absl import flags
+
+    values = {name: flags.FLAGS[name].value for name in TRAINER_FLAGS}
+    values["steps_per_loop"] = flags.FLAGS.iterations_per_loop
+    return values

@@ -38,6 +38,8 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from bert_tf.errors import InputError
+
 __all__ = ["InputExample", "DataProcessor", "ColaProcessor", "Sst2Processor", "MrpcProcessor",
            "StsbProcessor", "QqpProcessor", "MnliProcessor", "MnliMismatchedProcessor",
            "QnliProcessor", "RteProcessor", "WnliProcessor", "XnliProcessor", "TsvProcessor",
@@ -391,6 +393,8 @@ class TsvProcessor(DataProcessor):
         for idx, what in ((a, "text"), (b, "text pair"), (None if is_test else lab, "label")):
             if idx is not None and not -ncols <= idx < ncols:
                 raise ValueError(f"{path}: {what} column {idx} out of range for {ncols} columns")
+        if not self.header and not is_test:
+            self._refuse_header_row(path, raw_rows=body, label_column=lab)
         learn = (set_type == "train" and self._labels is None and not self.is_regression)
         seen: List[str] = []
         raw = []
@@ -411,6 +415,40 @@ class TsvProcessor(DataProcessor):
             examples.append(InputExample(f"{set_type}-{i}", row[a],
                                          None if b is None else row[b], label))
         return examples
+
+
+    def _refuse_header_row(self, path: str, raw_rows, label_column: int) -> None:
+        """A first row read as data although it is a header would become an example (and, for
+        learned labels, a label named like the column): refuse it with a hint."""
+        if len(raw_rows) < 2 or len(raw_rows[0][1]) <= label_column:
+            return
+        first = raw_rows[0][1][label_column].strip()
+        rest = [row[label_column].strip() for _, row in raw_rows[1:]
+                if len(row) > label_column]
+        if self.is_regression:
+            suspicious = not _is_number(first) and all(_is_number(v) for v in rest)
+        else:
+            known = self._labels is not None and first in self._labels
+            suspicious = not known and first not in rest and (
+                first.lower() in _HEADER_WORDS
+                or (not _is_number(first) and all(_is_number(v) for v in rest)))
+        if suspicious:
+            raise InputError(f"{path}: the first row looks like a header (its label column holds "
+                             f"{first!r}, unlike every other row); pass --header (header=True) "
+                             f"to skip it")
+
+
+# Label-column names that mark a header row read as data.
+_HEADER_WORDS = {"label", "labels", "class", "category", "target", "y", "score", "gold_label",
+                 "sentiment", "rating", "quality"}
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 class CsvProcessor(TsvProcessor):

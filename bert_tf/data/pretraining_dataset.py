@@ -195,3 +195,26 @@ def diagnose_read_error(files: Sequence[str], max_seq_length: int,
                                f"max_predictions_per_seq={max_predictions_per_seq}: {first}")
     names = ", ".join(os.fspath(f) for f in files[:5]) + (" ..." if len(files) > 5 else "")
     return RecordError(f"reading the input files failed ({detail}); files: {names}")
+
+
+def find_out_of_range_ids(files: Sequence[str], vocab_size: int, max_seq_length: int,
+                          max_predictions_per_seq: int) -> RecordError | None:
+    """The first file holding a token id ≥ `vocab_size` (input_ids or masked_lm_ids) as a
+    RecordError naming the file, the id and the record, or None. Run after an embedding lookup
+    failed: CPUs raise a bare "indices[...] = 70 is not in [0, 64)", GPUs silently read zeros."""
+    for path in files:
+        d = tf.data.TFRecordDataset(path).batch(256).map(
+            lambda s: decode_record(s, max_seq_length, max_predictions_per_seq))
+        offset = 0
+        for batch in d:
+            for name in ("input_ids", "masked_lm_ids"):
+                ids = batch[name].numpy()
+                bad = ids >= vocab_size
+                if bad.any():
+                    row = int(bad.any(axis=1).argmax())
+                    return RecordError(
+                        f"TFRecord file {path}: record {offset + row} has {name} id "
+                        f"{int(ids[row].max())} but the model's vocab_size is {vocab_size} "
+                        f"(records written with another vocab.txt?)")
+            offset += int(batch["input_ids"].shape[0])
+    return None

@@ -1,7 +1,6 @@
 """BertEncoder: embeddings → L post-LN Transformer blocks → pooler, with TF Hub's I/O names."""
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping
 
 import keras
@@ -99,16 +98,6 @@ class BertEncoder(keras.Model):
     @classmethod
     def from_config(cls, config: dict) -> "BertEncoder":
         return cls(**config)
-
-    @classmethod
-    def from_google_checkpoint(cls, path: str | os.PathLike, config: BertConfig | None = None,
-                               strict: bool = True, **kwargs) -> "BertEncoder":
-        """Builds an encoder and loads Google TF1 weights (a `.../bert_model.ckpt` prefix or its
-        directory, whose bert_config.json is used unless `config` is given). Checkpoint heads
-        (`cls/*`, `output_weights`) are ignored; see `bert_tf.checkpoints.load_google_checkpoint`."""
-        from bert_tf.checkpoints.google import build_from_google_checkpoint
-
-        return build_from_google_checkpoint(cls, path, config=config, strict=strict, **kwargs)
 
 
 # Google's feature names (run_pretraining / run_classifier records) → the encoder's TF Hub names.

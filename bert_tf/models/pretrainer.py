@@ -1,14 +1,14 @@
 """BertPretrainer: encoder + tied masked-LM head + next-sentence head, with Google's losses."""
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping
 
 import keras
 from keras import ops
 
-from bert_tf.config import BertConfig, as_config
+from bert_tf.config import BertConfig
 from bert_tf.layers.heads import ClassificationHead, masked_lm_head
+from bert_tf.models.base import BertTaskModel
 from bert_tf.models.encoder import BertEncoder, encoder_inputs
 
 # Google's pretraining TFRecord features (create_pretraining_data.py / run_pretraining.py).
@@ -16,40 +16,63 @@ PRETRAINING_FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_pos
                         "masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
 
 
-def pretraining_losses(features: Mapping[str, Any], masked_lm_logits, next_sentence_logits
-                       ) -> dict[str, Any]:
-    """Google's run_pretraining losses and accuracies, in float32.
+# The order of `pretraining_loss_sums`' entries.
+PRETRAINING_SUM_NAMES = ("mlm_nll", "mlm_weight", "mlm_correct", "nsp_nll", "nsp_correct",
+                         "examples")
 
-    masked_lm_loss = sum(w * NLL) / (sum(w) + 1e-5) over the masked positions (w =
-    masked_lm_weights, 0 for padding); next_sentence_loss = mean NLL; `loss` is their sum.
-    Accuracies are the weighted fraction of correct argmax predictions (tf.metrics.accuracy).
+
+def pretraining_loss_sums(features: Mapping[str, Any], masked_lm_logits, next_sentence_logits):
+    """The sums behind Google's run_pretraining losses and accuracies, float32 [6] (see
+    PRETRAINING_SUM_NAMES): Σ w·NLL, Σ w and Σ w·correct over the masked positions (w =
+    masked_lm_weights, 0 for padding); Σ NLL, Σ correct and the count over the examples.
+
+    Sums (not means) so a distributed loop can add them over replicas, micro-batches and
+    evaluation batches before dividing; `pretraining_losses_from_sums` divides.
     """
     mlm_log_probs = ops.log_softmax(ops.cast(masked_lm_logits, "float32"), axis=-1)
     ids = ops.cast(features["masked_lm_ids"], "int32")
     weights = ops.cast(features["masked_lm_weights"], "float32")
     nll = -ops.squeeze(ops.take_along_axis(mlm_log_probs, ids[..., None], axis=-1), -1)
-    weight_sum = ops.sum(weights)
-    masked_lm_loss = ops.sum(weights * nll) / (weight_sum + 1e-5)
-    mlm_correct = ops.cast(ops.equal(ops.argmax(mlm_log_probs, -1), ids), "float32")
-    masked_lm_accuracy = ops.divide_no_nan(ops.sum(weights * mlm_correct), weight_sum)
+    mlm_correct = ops.cast(ops.equal(ops.cast(ops.argmax(mlm_log_probs, -1), "int32"), ids),
+                           "float32")
 
     nsp_log_probs = ops.log_softmax(ops.cast(next_sentence_logits, "float32"), axis=-1)
     labels = ops.reshape(ops.cast(features["next_sentence_labels"], "int32"), (-1,))
     nsp_nll = -ops.squeeze(ops.take_along_axis(nsp_log_probs, labels[:, None], axis=-1), -1)
-    next_sentence_loss = ops.mean(nsp_nll)
-    next_sentence_accuracy = ops.mean(
-        ops.cast(ops.equal(ops.argmax(nsp_log_probs, -1), labels), "float32"))
+    nsp_correct = ops.cast(ops.equal(ops.cast(ops.argmax(nsp_log_probs, -1), "int32"), labels),
+                           "float32")
+    count = ops.cast(ops.shape(labels)[0], "float32")
+    return ops.stack([ops.sum(weights * nll), ops.sum(weights), ops.sum(weights * mlm_correct),
+                      ops.sum(nsp_nll), ops.sum(nsp_correct), count])
+
+
+def pretraining_loss_from_sums(sums):
+    """Google's total loss: masked_lm_loss = Σ w·NLL / (Σ w + 1e-5) plus the mean NSP NLL."""
+    return sums[0] / (sums[1] + 1e-5) + sums[3] / sums[5]
+
+
+def pretraining_losses_from_sums(sums) -> dict[str, Any]:
+    """Google's losses and accuracies (tf.metrics weighted means) from `pretraining_loss_sums`
+    (of one batch, or added over several)."""
     return {
-        "loss": masked_lm_loss + next_sentence_loss,
-        "masked_lm_loss": masked_lm_loss,
-        "masked_lm_accuracy": masked_lm_accuracy,
-        "next_sentence_loss": next_sentence_loss,
-        "next_sentence_accuracy": next_sentence_accuracy,
+        "loss": pretraining_loss_from_sums(sums),
+        "masked_lm_loss": sums[0] / (sums[1] + 1e-5),
+        "masked_lm_accuracy": ops.divide_no_nan(sums[2], sums[1]),
+        "next_sentence_loss": ops.divide_no_nan(sums[3], sums[5]),
+        "next_sentence_accuracy": ops.divide_no_nan(sums[4], sums[5]),
     }
 
 
+def pretraining_losses(features: Mapping[str, Any], masked_lm_logits, next_sentence_logits
+                       ) -> dict[str, Any]:
+    """Google's run_pretraining losses and accuracies of one batch, in float32: `loss`,
+    masked_lm_loss, masked_lm_accuracy, next_sentence_loss, next_sentence_accuracy."""
+    return pretraining_losses_from_sums(
+        pretraining_loss_sums(features, masked_lm_logits, next_sentence_logits))
+
+
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertPretrainer(keras.Model):
+class BertPretrainer(BertTaskModel):
     """BERT with its two pretraining heads (Google's `cls/predictions` and `cls/seq_relationship`).
 
     Call on Google's pretraining feature dict (`input_ids`, `input_mask`, `segment_ids`,
@@ -71,14 +94,10 @@ class BertPretrainer(keras.Model):
         ['loss', 'masked_lm_accuracy']
     """
 
-    def __init__(self, config: BertConfig | Mapping[str, Any], **kwargs):
-        config = as_config(config)
+    def __init__(self, encoder: BertEncoder | BertConfig | Mapping[str, Any], **kwargs):
         kwargs.setdefault("name", "bert_pretrainer")
-        dtype = kwargs.pop("dtype", None)
-        trainable = kwargs.pop("trainable", True)
-        super().__init__(dtype=dtype, **kwargs)
-        self.config = config
-        self.encoder = BertEncoder(config, dtype=dtype)
+        super().__init__(encoder, **kwargs)
+        config, dtype = self.config, self.head_dtype
         self.masked_lm = masked_lm_head(self.encoder.embeddings.word_embeddings,
                                         hidden_act=config.hidden_act,
                                         initializer_range=config.initializer_range, dtype=dtype)
@@ -87,8 +106,7 @@ class BertPretrainer(keras.Model):
         # Build everything now so `.keras` loading and checkpoint mapping see every variable.
         self.masked_lm.build((None, None, config.hidden_size))
         self.next_sentence.build((None, config.hidden_size))
-        self.built = True
-        self.trainable = trainable  # the setter also freezes the sublayers (see BertEncoder)
+        self._finish()
         self._loss_trackers = {name: keras.metrics.Mean(name=name) for name in (
             "masked_lm_loss", "masked_lm_accuracy", "next_sentence_loss",
             "next_sentence_accuracy")}
@@ -117,19 +135,3 @@ class BertPretrainer(keras.Model):
     @property
     def metrics(self):
         return super().metrics + list(self._loss_trackers.values())
-
-    def get_config(self) -> dict:
-        return {"config": self.config.to_dict(), "name": self.name,
-                **self.encoder.trainable_and_dtype_config()}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "BertPretrainer":
-        return cls(**config)
-
-    @classmethod
-    def from_google_checkpoint(cls, path: str | os.PathLike, config: BertConfig | None = None,
-                               strict: bool = True, **kwargs) -> "BertPretrainer":
-        """Builds the pretrainer and loads a Google TF1 checkpoint including `cls/` heads."""
-        from bert_tf.checkpoints.google import build_from_google_checkpoint
-
-        return build_from_google_checkpoint(cls, path, config=config, strict=strict, **kwargs)

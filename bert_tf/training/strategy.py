@@ -5,7 +5,7 @@
     >>> strategy.num_replicas_in_sync
     1
 
-Every strategy is driven by the same custom loop (`bert_tf.training.loop`): Keras 3's
+Every strategy is driven by the same custom loop (`bert_tf.training.trainer`): Keras 3's
 `model.fit` does not work under MultiWorkerMirroredStrategy.
 
 Notes:

@@ -1,0 +1,91 @@
+"""The Task contract: what a training task supplies to the `Trainer` (docs/training.md).
+
+A task is a plain object; the Trainer calls these members (shapes are per replica):
+
+* `config`: the BertConfig (exported as bert_config.json with the Google checkpoint).
+* `stat_names`: names of the per-step float32 sums `objective` returns ([N]).
+* `progress_metrics`: the metric names shown on the progress line.
+* `default_eval_metric`: the metric early stopping watches when keep_best_checkpoint_by is unset.
+* `build_model()`: the Keras model (called under the strategy scope and dtype policy).
+* `initialize(model, path)`: loads a Google checkpoint; returns a LoadReport.
+* `train_dataset(data, global_batch_size)`: a `dataset_fn(input_context)` for
+  `distribute_datasets_from_function`, repeating forever, yielding per-replica batches.
+* `eval_dataset(data, global_batch_size)`: (`dataset_fn`, number of batches to run).
+* `normalizers(batch)`: float32 [K] sums the Trainer all-reduces over the replicas (and the
+  accumulated micro-batches) before the objective, e.g. [number of examples].
+* `objective(model, batch, totals)`: (scalar, stats [N]): this replica's share of the
+  global-batch loss, normalised by the all-reduced `totals` so the replicas' objectives SUM to
+  the global-batch loss; stats are per-batch sums (reduced over replicas by the Trainer).
+* `loss_from_stats(stats)`: the global-batch loss from summed stats (NaN check, logging).
+* `train_metrics(stats)`: progress metrics from stats summed over several steps.
+* `eval_step(model, batch)`: dict of tensors with a leading axis; the Trainer all-gathers them.
+* `aggregate_eval(outputs)`: metrics dict from the gathered outputs of every batch (numpy).
+* `export_files()`: {file name: lines} written beside the Google checkpoint.
+* `diagnose_data_error(data, error)`: an InputError naming the bad file, or None.
+
+`Task` below gives the defaults; a new task subclasses it and fills in the rest.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+
+class Task:
+    """Base class with the contract's defaults (see the module docstring)."""
+
+    stat_names: tuple[str, ...] = ()
+    progress_metrics: tuple[str, ...] = ()
+    default_eval_metric = "loss"
+
+    def __init__(self, config):
+        self.config = config
+
+    def build_model(self):
+        raise NotImplementedError
+
+    def initialize(self, model, path: str):
+        from bert_tf.checkpoints import load_google_checkpoint
+
+        return load_google_checkpoint(model, path, strict=True)
+
+    def train_dataset(self, data, global_batch_size: int):
+        raise NotImplementedError
+
+    def eval_dataset(self, data, global_batch_size: int):
+        raise NotImplementedError
+
+    def normalizers(self, batch):
+        raise NotImplementedError
+
+    def objective(self, model, batch, totals):
+        raise NotImplementedError
+
+    def loss_from_stats(self, stats):
+        raise NotImplementedError
+
+    def train_metrics(self, stats: Sequence[float]) -> dict[str, float]:
+        return {}
+
+    def eval_step(self, model, batch) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def aggregate_eval(self, outputs: Sequence[Mapping[str, np.ndarray]]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def export_files(self) -> dict[str, Sequence[str]]:
+        return {}
+
+    def diagnose_data_error(self, data, error: Exception):
+        return None
+
+
+def ordered_examples(outputs: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenates per-example outputs of every batch, drops the weight-0 padding copies and
+    restores the input order (by "index"). Outputs need "weight" and "index" [B]."""
+    keep = [o["weight"] > 0 for o in outputs]
+    merged = {name: np.concatenate([o[name][k] for o, k in zip(outputs, keep)])
+              for name in outputs[0]}
+    order = np.argsort(merged["index"], kind="stable")
+    return {name: value[order] for name, value in merged.items()}

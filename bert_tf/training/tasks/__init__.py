@@ -1,0 +1,1 @@
+"""Training tasks for the `Trainer`: pretraining and sentence(-pair) classification."""
