@@ -263,9 +263,10 @@ def test_missing_file_is_one_line(data, tmp_path):
 
 def test_broken_tag_and_unknown_eval_tag_are_one_line(data, tmp_path):
     broken = tmp_path / "broken.txt"
-    broken.write_text("Alice B-PER\nwent O\n\nto O\nRome I-LOC\nYork E-LOC\n", encoding="utf-8")
-    proc = _cli(*_flags(data, tmp_path / "o", "--do_train", f"--train_file={broken}"))
-    _assert_clean_error(proc, f"{broken}:", "E-LOC")
+    broken.write_text("Alice B-PER\nwent O\n\nto O\nRome I-LOC\n", encoding="utf-8")
+    proc = _cli(*_flags(data, tmp_path / "o", "--do_train", f"--train_file={broken}",
+                        "--tag_scheme=IOB2"))
+    _assert_clean_error(proc, f"{broken}:5", "I-LOC", "IOB2")
     unknown = tmp_path / "unknown.txt"
     unknown.write_text("Alice B-PER\nin O\nMicrosoft B-ORG\n", encoding="utf-8")
     proc = _cli(*_flags(data, tmp_path / "o", "--do_train", "--do_eval",
