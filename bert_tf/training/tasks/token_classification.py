@@ -7,8 +7,8 @@ first piece in the window where it has the most context (`label_weights` 1 there
 
 Loss: Google's weighted mean over the global batch, sum(w · NLL) / sum(w) with w =
 `label_weights`. The normaliser is the all-reduced sum of label weights: each replica minimises
-Σ_replica w · NLL / Σ_global w, so the replicas' gradients SUM to the global-batch gradient (and k
-accumulated micro-batches equal one large batch).
+Σ_replica w · NLL / Σ_global w, so the replicas' gradients SUM to the global-batch gradient
+(and k accumulated micro-batches equal one large batch).
 
 Evaluation and prediction see every window exactly once: the windows are padded to a multiple of
 the global batch with weight-0 copies and every replica's (index, weight, predicted ids) are
