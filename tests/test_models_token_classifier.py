@@ -124,8 +124,10 @@ def test_mixed_precision_outputs_float32(ner_ckpt):
     assert model.classifier.compute_dtype == "bfloat16"
     assert model.get_config()["dropout"] == 0.0
     assert model(_batch(config), training=False).dtype == tf.float32
-    with pytest.raises(TypeError, match="encoder must be a BertEncoder"):
-        BertTokenClassifier(config, 3)
+    # A config builds a new float32 encoder (as BertClassifier does).
+    fresh = BertTokenClassifier(BertConfig.from_dict(config), 3)
+    assert fresh.classifier.compute_dtype == "float32"
+    assert fresh(_batch(config), training=False).shape == (3, 9, 3)
 
 
 # --------------------------------------------------------------------------- learning end to end

@@ -30,34 +30,10 @@ from bert_tf.cli import common as cli
 from bert_tf.errors import InputError
 
 FLAGS = flags.FLAGS
-# Google's flags.
 flags.DEFINE_string("task_name", None, "Task: cola, sst-2, mrpc, sts-b, qqp, mnli, mnli-mm, "
                     "qnli, rte, wnli, xnli, or tsv/csv for your own files.")
 flags.DEFINE_string("data_dir", None, "Directory with the task's train/dev/test files.")
-flags.DEFINE_string("vocab_file", None, "vocab.txt (default: beside --init_checkpoint).")
-flags.DEFINE_string("bert_config_file", None,
-                    "bert_config.json (default: beside --init_checkpoint).")
-flags.DEFINE_string("init_checkpoint", None,
-                    "Google checkpoint: pretrained (new classifier head) or fine-tuned (head "
-                    "loaded). Ignored when --output_dir has a checkpoint (resume).")
-flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
-flags.DEFINE_integer("max_seq_length", 128, "Sequence length after WordPiece (truncate/pad).")
-flags.DEFINE_bool("do_train", False, "Train on train examples.")
-flags.DEFINE_bool("do_eval", False, "Evaluate on dev examples.")
-flags.DEFINE_bool("do_predict", False, "Predict test examples.")
-flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
-flags.DEFINE_integer("eval_batch_size", 8, "Global evaluation batch size.")
-flags.DEFINE_integer("predict_batch_size", 8, "Global prediction batch size.")
-flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate (Adam with weight decay).")
-flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs.")
-flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of the training steps of linear warmup.")
-flags.DEFINE_string("output_dir", None, "Checkpoints, summaries and results go here.")
-flags.DEFINE_integer("save_checkpoints_steps", 1000, "Checkpoint every this many steps.")
-# Ours.
-cli.define_distribution_flags()
-cli.define_loop_flags()
-cli.define_trainer_flags()
-flags.DEFINE_integer("seed", None, "Random seed (head initialisation, shuffling, dropout).")
+cli.define_finetune_flags()
 flags.DEFINE_integer("num_seeds", 1, "Fine-tune this many seeds (seed, seed+1, ...) and report "
                      "mean and std of the eval metrics.")
 # The generic tsv/csv processor and task options.
@@ -69,9 +45,6 @@ flags.DEFINE_list("labels", None, "tsv/csv: the labels in id order (default: lea
                   "training file in first-seen order).")
 flags.DEFINE_bool("regression", False, "tsv/csv: the label is a float score (MSE loss).")
 flags.DEFINE_string("xnli_language", "zh", "xnli: the language of the dev/test rows.")
-flags.DEFINE_string("export_dir", None, "After training, export the classifier as a TF Serving "
-                    "SavedModel (strings in) to <export_dir>/<export_model_name>/<version>.")
-flags.DEFINE_string("export_model_name", None, "Model name for --export_dir (default: the task).")
 flags.mark_flags_as_required(["task_name", "data_dir", "output_dir"])
 
 
@@ -106,8 +79,7 @@ def main(argv):
                                            run_finetuning_seeds)
     from bert_tf.training.strategy import create_strategy
 
-    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
-        raise InputError("at least one of --do_train, --do_eval or --do_predict must be set")
+    cli.check_finetune_flags(_export_model_name(normalize_task_name(FLAGS.task_name)))
     if FLAGS.num_seeds < 1:
         raise InputError(f"--num_seeds must be >= 1, got {FLAGS.num_seeds}")
     if FLAGS.num_seeds > 1 and not FLAGS.do_eval:
@@ -124,31 +96,15 @@ def main(argv):
         logging.warning("--do_train without --init_checkpoint: fine-tuning a randomly initialised "
                         "BERT (training from scratch); pass a pretrained checkpoint to fine-tune")
 
-    if FLAGS.export_model_name and not FLAGS.export_dir:
-        raise InputError("--export_model_name names the model exported to --export_dir: set "
-                         "--export_dir too")
-    if FLAGS.export_dir:
-        if FLAGS.num_seeds > 1 or not FLAGS.do_train:
-            raise InputError("--export_dir exports the model this run trains: it needs "
-                             "--do_train and --num_seeds=1 (export other checkpoints with "
-                             "export/export_saved_model.py)")
-        from bert_tf.serving.export import version_dir
-
-        version_dir(FLAGS.export_dir, _export_model_name(task))  # fails now, not after training
+    if FLAGS.export_dir and FLAGS.num_seeds > 1:
+        raise InputError("--export_dir exports the model this run trains: it needs "
+                         "--num_seeds=1 (export other checkpoints with "
+                         "export/export_saved_model.py)")
 
     # The strategy must exist before any other TensorFlow op (multi-worker, TPU).
     strategy = create_strategy(FLAGS.distribution_strategy, num_gpus=FLAGS.num_gpus,
                                tpu=FLAGS.tpu)
-    options = FinetuneOptions(
-        output_dir=FLAGS.output_dir, max_seq_length=FLAGS.max_seq_length,
-        do_lower_case=FLAGS.do_lower_case, train_batch_size=FLAGS.train_batch_size,
-        eval_batch_size=FLAGS.eval_batch_size, predict_batch_size=FLAGS.predict_batch_size,
-        learning_rate=FLAGS.learning_rate, num_train_epochs=FLAGS.num_train_epochs,
-        warmup_proportion=FLAGS.warmup_proportion,
-        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-        mixed_precision=FLAGS.mixed_precision, log_steps=FLAGS.log_steps, seed=FLAGS.seed,
-        **cli.trainer_flag_values(),
-        keep_checkpoint_max=FLAGS.keep_checkpoint_max, init_checkpoint=FLAGS.init_checkpoint)
+    options = FinetuneOptions(**cli.finetune_option_values())
     kwargs = dict(do_train=FLAGS.do_train, do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict,
                   strategy=strategy)
     if FLAGS.num_seeds > 1:

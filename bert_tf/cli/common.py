@@ -199,3 +199,76 @@ def trainer_flag_values() -> dict:
     values = {name: flags.FLAGS[name].value for name in TRAINER_FLAGS}
     values["steps_per_loop"] = flags.FLAGS.iterations_per_loop
     return values
+
+
+def define_finetune_flags() -> None:
+    """Google's run_classifier flags every fine-tuning script shares (run_classifier.py,
+    run_ner.py): model files, do_train/do_eval/do_predict, batch sizes, schedule, output,
+    distribution, loop and Trainer flags, seed, and the SavedModel export. Read back with
+    `finetune_option_values` and `check_finetune_flags`."""
+    from absl import flags
+
+    flags.DEFINE_string("vocab_file", None, "vocab.txt (default: beside --init_checkpoint).")
+    flags.DEFINE_string("bert_config_file", None,
+                        "bert_config.json (default: beside --init_checkpoint).")
+    flags.DEFINE_string("init_checkpoint", None,
+                        "Google checkpoint: pretrained (new task head) or fine-tuned (head "
+                        "loaded). Ignored when --output_dir has a checkpoint (resume).")
+    flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
+    flags.DEFINE_integer("max_seq_length", 128, "Sequence length after WordPiece.")
+    flags.DEFINE_bool("do_train", False, "Train on the training file(s).")
+    flags.DEFINE_bool("do_eval", False, "Evaluate on the dev file(s).")
+    flags.DEFINE_bool("do_predict", False, "Predict the test file(s).")
+    flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
+    flags.DEFINE_integer("eval_batch_size", 8, "Global evaluation batch size.")
+    flags.DEFINE_integer("predict_batch_size", 8, "Global prediction batch size.")
+    flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate (Adam with weight decay).")
+    flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs.")
+    flags.DEFINE_float("warmup_proportion", 0.1,
+                       "Fraction of the training steps of linear warmup.")
+    flags.DEFINE_string("output_dir", None, "Checkpoints, summaries and results go here.")
+    flags.DEFINE_integer("save_checkpoints_steps", 1000, "Checkpoint every this many steps.")
+    define_distribution_flags()
+    define_loop_flags()
+    define_trainer_flags()
+    flags.DEFINE_integer("seed", None, "Random seed (head initialisation, shuffling, dropout).")
+    flags.DEFINE_string("export_dir", None, "After training, export the model as a TF Serving "
+                        "SavedModel (strings in) to <export_dir>/<export_model_name>/<version>.")
+    flags.DEFINE_string("export_model_name", None,
+                        "Model name for --export_dir (default: the task).")
+
+
+# FinetuneOptions fields set from the flags of `define_finetune_flags`, under the same names.
+FINETUNE_FLAGS = ("output_dir", "max_seq_length", "do_lower_case", "train_batch_size",
+                  "eval_batch_size", "predict_batch_size", "learning_rate", "num_train_epochs",
+                  "warmup_proportion", "save_checkpoints_steps", "mixed_precision", "log_steps",
+                  "seed", "keep_checkpoint_max", "init_checkpoint")
+
+
+def finetune_option_values() -> dict:
+    """FinetuneOptions keyword arguments from the flags of `define_finetune_flags`."""
+    from absl import flags
+
+    return {**{name: flags.FLAGS[name].value for name in FINETUNE_FLAGS},
+            **trainer_flag_values()}
+
+
+def check_finetune_flags(export_model_name: str) -> None:
+    """The checks every fine-tuning script makes before building anything: some do_* flag, and
+    an --export_dir that needs training and whose version directory can be written."""
+    from absl import flags
+
+    FLAGS = flags.FLAGS
+    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
+        raise InputError("at least one of --do_train, --do_eval or --do_predict must be set")
+    if FLAGS.export_model_name and not FLAGS.export_dir:
+        raise InputError("--export_model_name names the model exported to --export_dir: set "
+                         "--export_dir too")
+    if FLAGS.export_dir:
+        if not FLAGS.do_train:
+            raise InputError("--export_dir exports the model this run trains: it needs "
+                             "--do_train (export other checkpoints with "
+                             "export/export_saved_model.py)")
+        from bert_tf.serving.export import version_dir
+
+        version_dir(FLAGS.export_dir, export_model_name)  # fails now, not after training

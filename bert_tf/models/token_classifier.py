@@ -16,11 +16,14 @@ model: the head comes back too) goes through the checkpoints layer, which sits a
 """
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import keras
 from keras import ops
 
 from bert_tf.config import BertConfig
 from bert_tf.layers.heads import ClassificationHead
+from bert_tf.models.base import BertTaskModel
 from bert_tf.models.encoder import BertEncoder, encoder_inputs
 
 
@@ -43,11 +46,12 @@ def token_classification_loss(features, logits) -> dict:
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertTokenClassifier(keras.Model):
+class BertTokenClassifier(BertTaskModel):
     """Per-token classifier over a BertEncoder's `sequence_output`.
 
     Args:
-        encoder: the `BertEncoder` (pretrained or not); its dtype policy is the head's too.
+        encoder: a `BertEncoder` (pretrained or not; its dtype policy is the head's too), or a
+            BertConfig / dict to build a new one.
         num_labels: the number of tags (e.g. len(labels.txt)).
         dropout: dropout before the head; default the encoder config's hidden_dropout_prob.
 
@@ -56,43 +60,22 @@ class BertTokenClassifier(keras.Model):
     the loss and the decoding weight them out (see `bert_tf.data.token_alignment`).
     """
 
-    def __init__(self, encoder: BertEncoder, num_labels: int, dropout: float | None = None,
-                 **kwargs):
-        if not isinstance(encoder, BertEncoder):
-            raise TypeError(f"encoder must be a BertEncoder, got {type(encoder).__name__}")
+    def __init__(self, encoder: BertEncoder | BertConfig | Mapping[str, Any], num_labels: int,
+                 dropout: float | None = None, **kwargs):
         kwargs.setdefault("name", "bert_token_classifier")
-        trainable = kwargs.pop("trainable", True)
-        # The sublayers' policy: a functional Model (the encoder) does not keep its own.
-        policy = encoder.embeddings.dtype_policy
-        super().__init__(dtype=policy, **kwargs)
-        config = encoder.config
-        self.encoder = encoder
+        super().__init__(encoder, **kwargs)
         self.num_labels = int(num_labels)
-        self.dropout = config.hidden_dropout_prob if dropout is None else float(dropout)
+        self.dropout = self.config.hidden_dropout_prob if dropout is None else float(dropout)
         self.classifier = ClassificationHead(self.num_labels, dropout=self.dropout,
-                                             initializer_range=config.initializer_range,
-                                             dtype=policy, name="classifier")
-        self.classifier.build((None, None, config.hidden_size))
-        self.built = True
-        self.trainable = trainable  # the setter also freezes the sublayers (see BertEncoder)
-
-    @property
-    def config(self) -> BertConfig:
-        """The encoder's BertConfig (written as bert_config.json by save_google_checkpoint)."""
-        return self.encoder.config
+                                             initializer_range=self.config.initializer_range,
+                                             dtype=self.head_dtype, name="classifier")
+        self.classifier.build((None, None, self.config.hidden_size))
+        self._finish()
 
     def call(self, features, training=None):
         sequence_output = self.encoder(encoder_inputs(features),
                                        training=training)["sequence_output"]
         return ops.cast(self.classifier(sequence_output, training=training), "float32")
 
-    def get_config(self) -> dict:
-        return {"encoder": keras.saving.serialize_keras_object(self.encoder),
-                "num_labels": self.num_labels, "dropout": self.dropout, "name": self.name,
-                "trainable": self.trainable}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "BertTokenClassifier":
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+    def _task_config(self) -> dict:
+        return {"num_labels": self.num_labels, "dropout": self.dropout}
