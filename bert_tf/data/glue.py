@@ -63,7 +63,7 @@ Row = Tuple[int, List[str]]  # (1-based line number, columns)
 
 def _open_text(path: str):
     if not os.path.isfile(path):
-        raise ValueError(f"data file not found: {path}")
+        raise InputError(f"data file not found: {path}")
     # utf-8-sig strips a leading BOM (and only a leading one).
     return open(path, "r", encoding="utf-8-sig", newline="")
 
@@ -335,10 +335,10 @@ class TsvProcessor(DataProcessor):
                  regression: bool = False, train_file: str = "train.tsv",
                  dev_file: str = "dev.tsv", test_file: str = "test.tsv"):
         if label_order not in ("first_seen", "sorted"):
-            raise ValueError(f"label_order must be 'first_seen' or 'sorted', got {label_order!r}")
+            raise InputError(f"label_order must be 'first_seen' or 'sorted', got {label_order!r}")
         for c in (text_column, label_column, text_pair_column):
             if isinstance(c, str) and not header:
-                raise ValueError(f"column name {c!r} needs header=True")
+                raise InputError(f"column name {c!r} needs header=True")
         self.text_column, self.label_column = text_column, label_column
         self.text_pair_column = text_pair_column
         self.header, self.delimiter, self.quotechar = header, delimiter, quotechar
@@ -346,14 +346,14 @@ class TsvProcessor(DataProcessor):
         self.is_regression = regression
         self._labels = None if labels is None else [str(x) for x in labels]
         if self._labels is not None and len(set(self._labels)) != len(self._labels):
-            raise ValueError(f"duplicate labels in {self._labels}")
+            raise InputError(f"duplicate labels in {self._labels}")
         self.train_file, self.dev_file, self.test_file = train_file, dev_file, test_file
 
     def get_labels(self):
         if self.is_regression:
             return []
         if self._labels is None:
-            raise ValueError("labels are not known yet: pass labels=... or call "
+            raise InputError("labels are not known yet: pass labels=... or call "
                              "get_train_examples first to learn them from the training file")
         return list(self._labels)
 
@@ -375,7 +375,7 @@ class TsvProcessor(DataProcessor):
             if col not in names:
                 if not required:
                     return None
-                raise ValueError(f"{path}: column {col!r} not in header {names}")
+                raise InputError(f"{path}: column {col!r} not in header {names}")
             return names.index(col)
         return col
 
@@ -392,7 +392,7 @@ class TsvProcessor(DataProcessor):
         lab = self._resolve(self.label_column, names, path, not is_test)
         for idx, what in ((a, "text"), (b, "text pair"), (None if is_test else lab, "label")):
             if idx is not None and not -ncols <= idx < ncols:
-                raise ValueError(f"{path}: {what} column {idx} out of range for {ncols} columns")
+                raise InputError(f"{path}: {what} column {idx} out of range for {ncols} columns")
         if not self.header and not is_test:
             self._refuse_header_row(path, raw_rows=body, label_column=lab)
         learn = (set_type == "train" and self._labels is None and not self.is_regression)
@@ -494,6 +494,6 @@ def get_processor(task_name: str, **kwargs) -> DataProcessor:
     ``matched=False`` for mnli, ``language="de"`` for xnli, columns for tsv/csv)."""
     name = normalize_task_name(task_name)
     if name not in PROCESSORS:
-        raise ValueError(f"unknown task name {task_name!r}; known tasks: "
+        raise InputError(f"unknown task name {task_name!r}; known tasks: "
                          f"{', '.join(sorted(PROCESSORS))}")
     return PROCESSORS[name](**kwargs)
