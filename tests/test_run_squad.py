@@ -107,7 +107,7 @@ def _check_predictions(out, dev):
     assert list(predictions) == [qa["id"] for qa in qas] == list(nbest)
     for qa in qas:
         entries = nbest[qa["id"]]
-        assert 1 <= len(entries) <= 24
+        assert 1 <= len(entries) <= 25  # n_best_size, + the null answer in v2
         assert sorted(entries[0]) == ["end_logit", "probability", "start_logit", "text"]
         assert abs(sum(e["probability"] for e in entries) - 1.0) < 1e-6
     correct = [predictions[qa["id"]] == (qa["answers"][0]["text"] if qa["answers"] else "")
