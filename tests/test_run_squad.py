@@ -240,3 +240,63 @@ def test_training_needs_training_features_and_files_exist(tmp_path):
         read_squad_data(task, str(tmp_path / "none.json"), True)
     with pytest.raises(TrainingError, match="no usable SQuAD questions"):
         read_squad_data(task, _write(tmp_path / "e.json", {"data": []}), True)
+
+
+# ----------------------------------------------------------------------------- distributed
+MIRRORED_SCRIPT = r"""
+import io, json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+sys.path.insert(0, sys.argv[3])
+import test_run_squad as T
+from bert_tf.text.vocab import Vocab
+from bert_tf.training.squad import QuestionAnsweringOptions, SquadTrainer, read_squad_data
+from bert_tf.training.tasks.question_answering import QuestionAnsweringTask
+from bert_tf.training.strategy import create_strategy
+
+out, pre = sys.argv[1], sys.argv[2]
+T._write(f"{out}/train.json", T.squad_json(48, 0, True))
+T._write(f"{out}/dev.json", T.squad_json(13, 1, True))
+
+def run(name, sub):
+    opts = QuestionAnsweringOptions(output_dir=f"{out}/{sub}", max_seq_length=24, doc_stride=8,
+                                    max_query_length=8, train_batch_size=8,
+                                    predict_batch_size=4, init_checkpoint=pre, seed=0,
+                                    log_steps=1, clip_norm=0.1, learning_rate=1e-3,
+                                    version_2_with_negative=True)
+    task = QuestionAnsweringTask(T.CONFIG, Vocab(T.VOCAB), opts)
+    t = SquadTrainer(task, num_train_steps=3, strategy=create_strategy(name),
+                     progress_stream=io.StringIO())
+    t.train(read_squad_data(task, f"{out}/train.json", True))
+    return t, t.predict(read_squad_data(task, f"{out}/dev.json", False))
+
+one, r1 = run("one_device", "one")
+two, r2 = run("mirrored", "two")
+assert two.num_replicas == 2
+np.testing.assert_allclose([h["loss"] for h in two.history],
+                           [h["loss"] for h in one.history], rtol=1e-5)
+for a, b in zip(one.model.trainable_variables, two.model.trainable_variables):
+    np.testing.assert_allclose(b.numpy(), a.numpy(), atol=2e-6)
+p1 = json.load(open(f"{out}/one/predictions.json"))
+p2 = json.load(open(f"{out}/two/predictions.json"))
+assert len(p1) == 13 and p1 == p2, (p1, p2)
+n1 = json.load(open(f"{out}/one/null_odds.json"))
+n2 = json.load(open(f"{out}/two/null_odds.json"))
+np.testing.assert_allclose([n2[k] for k in n1], [n1[k] for k in n1], atol=1e-4)
+assert r1["eval_results"]["total"] == 13 == r2["eval_results"]["total"]
+print("OK")
+"""
+
+
+def test_mirrored_two_cpus_equals_one_device(tmp_path, pretrained):
+    """Two replicas (13 questions: the last batch is padded) give one device's weights and
+    answers."""
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="",
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path), pretrained,
+                           os.path.dirname(os.path.abspath(__file__))],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "OK" in proc.stdout
