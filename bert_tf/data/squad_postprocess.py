@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import logging
 import math
 import os
 from typing import Any, Iterable, Mapping, Sequence
@@ -22,6 +23,9 @@ import numpy as np
 
 from bert_tf.data.squad import SquadExample, SquadFeature
 from bert_tf.text.python_tokenizer import basic_tokenize
+
+# Google's --verbose_logging: why get_final_text fell back to the whole span (DEBUG level).
+logger = logging.getLogger("bert_tf")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,14 +83,17 @@ def get_final_text(pred_text: str, orig_text: str, do_lower_case: bool) -> str:
     tok_text = " ".join(basic_tokenize(orig_text, do_lower_case))
     start = tok_text.find(pred_text)
     if start == -1:
+        logger.debug("Unable to find text: %r in %r", pred_text, orig_text)
         return orig_text
     end = start + len(pred_text) - 1
     orig_ns, orig_map = _without_spaces(orig_text)
     tok_ns, tok_map = _without_spaces(tok_text)
     if len(orig_ns) != len(tok_ns):
+        logger.debug("Length not equal after stripping spaces: %r vs %r", orig_ns, tok_ns)
         return orig_text
     tok_to_ns = {s: ns for ns, s in tok_map.items()}
     if start not in tok_to_ns or end not in tok_to_ns:
+        logger.debug("Couldn't map the answer's start or end position back: %r", pred_text)
         return orig_text
     return orig_text[orig_map[tok_to_ns[start]]:orig_map[tok_to_ns[end]] + 1]
 

@@ -6,15 +6,16 @@ from typing import Any, Mapping
 import keras
 from keras import ops
 
-from bert_tf.config import BertConfig, as_config
+from bert_tf.config import BertConfig
 from bert_tf.layers.heads import ClassificationHead
+from bert_tf.models.base import BertTaskModel
 from bert_tf.models.encoder import BertEncoder, encoder_inputs
 
 SPAN_QA_OUTPUTS = ("start_logits", "end_logits")
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertSpanQA(keras.Model):
+class BertSpanQA(BertTaskModel):
     """Extractive question answering on a BertEncoder.
 
     Every position's final hidden vector goes through one [2, H] projection (Google's
@@ -22,8 +23,10 @@ class BertSpanQA(keras.Model):
     run_squad's create_model): row 0 scores the position as the answer's start, row 1 as its end.
 
     Args:
-      encoder: the BertEncoder to put the head on (its weights are shared, not copied).
-      initializer_range: stddev of the head's truncated-normal initialiser.
+      encoder: the BertEncoder to put the head on (its weights are shared, not copied), or a
+        BertConfig / dict to build a new encoder from.
+      initializer_range: stddev of the head's truncated-normal initialiser (default: the
+        config's).
 
     Google checkpoints: `bert_tf.checkpoints.load_google_checkpoint(model, path,
     optional_groups=("span_qa",))` loads a pretrained checkpoint (the head keeps its
@@ -35,41 +38,32 @@ class BertSpanQA(keras.Model):
     only reads context positions.
     """
 
-    def __init__(self, encoder: BertEncoder, initializer_range: float | None = None, **kwargs):
-        if not isinstance(encoder, BertEncoder):
-            raise TypeError(f"encoder must be a BertEncoder, got {type(encoder).__name__}")
+    def __init__(self, encoder: BertEncoder | BertConfig | Mapping[str, Any],
+                 initializer_range: float | None = None, **kwargs):
+        if not isinstance(encoder, (BertEncoder, BertConfig, Mapping)):
+            raise TypeError(f"encoder must be a BertEncoder (or a BertConfig), got "
+                            f"{type(encoder).__name__}")
         kwargs.setdefault("name", "bert_span_qa")
-        kwargs.pop("dtype", None)  # the encoder's policy is the model's
-        super().__init__(**kwargs)
-        self.encoder = encoder
-        self.config = encoder.config
-        self.initializer_range = (encoder.config.initializer_range if initializer_range is None
+        super().__init__(encoder, **kwargs)
+        self.initializer_range = (self.config.initializer_range if initializer_range is None
                                   else initializer_range)
         # The [C, H] head of the classifier with C = 2 (start, end) applied at every position.
         self.span_head = ClassificationHead(2, dropout=0.0,
                                             initializer_range=self.initializer_range,
-                                            dtype=encoder.embeddings.dtype_policy,
-                                            name="span_head")
-        self.span_head.build((None, None, encoder.config.hidden_size))
-        self.built = True
+                                            dtype=self.head_dtype, name="span_head")
+        self.span_head.build((None, None, self.config.hidden_size))
+        self._finish()
 
     def call(self, features, training=None):
         sequence = self.encoder(encoder_inputs(features), training=training)["sequence_output"]
         logits = ops.cast(self.span_head(sequence, training=training), "float32")  # [B, L, 2]
         return {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
 
-    def get_config(self) -> dict:
-        return {"encoder": keras.saving.serialize_keras_object(self.encoder),
-                "initializer_range": self.initializer_range, "name": self.name}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "BertSpanQA":
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+    def _task_config(self) -> dict:
+        return {"initializer_range": self.initializer_range}
 
     @classmethod
     def from_bert_config(cls, config: BertConfig | Mapping[str, Any], dtype=None,
                          **kwargs) -> "BertSpanQA":
         """A new model with a new encoder built from a BertConfig."""
-        return cls(BertEncoder(as_config(config), dtype=dtype), **kwargs)
+        return cls(config, dtype=dtype, **kwargs)
