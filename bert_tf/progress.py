@@ -48,14 +48,16 @@ class Progress:
       stream: where to write (default sys.stderr).
       interval: most seconds between two plain lines.
       bar: draw a bar (default: when `stream` is a terminal).
+      delay: show nothing during the first `delay` seconds (work that ends sooner prints
+        nothing; the end is shown only if something was shown before).
     """
 
     def __init__(self, label: str, total: int | None = None, unit: str = "",
                  stream: TextIO | None = None, interval: float = DEFAULT_INTERVAL,
-                 bar: bool | None = None, clock=time.monotonic):
+                 bar: bool | None = None, delay: float = 0.0, clock=time.monotonic):
         self.label, self.total, self.unit = label, total, unit
         self.stream = stream if stream is not None else sys.stderr
-        self.interval = interval
+        self.interval, self.delay = interval, delay
         self.bar = _is_terminal(self.stream) if bar is None else bar
         self._clock = clock
         self.start = clock()
@@ -80,6 +82,10 @@ class Progress:
         """Reports `done` units (and `detail`, e.g. the loss) if due, forced, or finished.
         Returns True when something was written."""
         finished = self.total is not None and done >= self.total
+        if not force and self.elapsed() < self.delay:
+            return False
+        if not force and finished and self.delay and self._last_shown is None:
+            return False  # quick work: nothing was shown, nothing to end
         if not (force or finished or self.due()):
             return False
         self._last_shown = self._clock()

@@ -66,3 +66,17 @@ def test_heartbeat_prints_while_the_block_runs():
     assert lines[0] == "converting ..."
     assert 2 <= sum(line.startswith("converting still running") for line in lines) <= 4
     assert re.fullmatch(r"converting done in 0:00:00", lines[-1])
+
+
+def test_delay_keeps_quick_work_silent():
+    clock, out = FakeClock(), io.StringIO()
+    quick = Progress("eval", total=10, stream=out, delay=5, clock=clock)
+    for done in range(1, 11):
+        clock.now += 0.4
+        quick.update(done)
+    assert out.getvalue() == ""  # 4 s of work: nothing, not even the end
+    slow = Progress("eval", total=10, stream=out, delay=5, clock=clock)
+    for done in range(1, 11):
+        clock.now += 1
+        slow.update(done)
+    assert out.getvalue().splitlines() == ["eval 5/10 0:00:05, ETA 0:00:05", "eval 10/10 0:00:10"]

@@ -95,7 +95,8 @@ class ClassifierTrainer(Trainer):
         """Runs the model on every example once: {"logits" [N, C] float32, "loss" [N],
         "labels" [N]} (None if SIGTERM stopped it)."""
         self.check_batch_size("batch size", batch_size)
-        outputs = self.infer(*self.task.inference_dataset(examples, batch_size, with_labels))
+        outputs = self.infer(*self.task.inference_dataset(examples, batch_size, with_labels),
+                             label="predict")
         if outputs is None:
             return None
         out = ordered_examples(outputs)

@@ -419,19 +419,25 @@ class Trainer:
                       f"lr {metrics['learning_rate']:.3g}  {timing}")
 
     # -- evaluation and inference ------------------------------------------------------------
-    def infer(self, dataset_fn, num_batches: int) -> list[dict[str, np.ndarray]] | None:
+    def infer(self, dataset_fn, num_batches: int,
+              label: str = "inference") -> list[dict[str, np.ndarray]] | None:
         """Runs the task's `eval_step` on `num_batches` batches; every replica's outputs are
-        gathered. Returns one dict of numpy arrays per batch, or None if SIGTERM stopped it."""
+        gathered. Returns one dict of numpy arrays per batch, or None if SIGTERM stopped it.
+        Work longer than a few seconds shows progress lines (`label` n/N batches, ETA)."""
         if self._infer_fn is None:
             self._infer_fn = self._make_infer_fn()
         iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
         outputs = []
+        progress = Progress(label, num_batches, "batches", self.progress_stream, delay=5.0)
         with SigtermWatch(self.stop_flag, self.options.handle_sigterm) as watch:
-            for _ in range(num_batches):
+            for i in range(num_batches):
                 if watch.stop_requested():
                     self.preempted = True
+                    progress.close()
                     return None
                 outputs.append({k: v.numpy() for k, v in self._infer_fn(iterator).items()})
+                if self.is_chief:
+                    progress.update(i + 1)
         return outputs
 
     def evaluate(self, eval_data, write_results: bool = True,
@@ -442,7 +448,7 @@ class Trainer:
         self.check_batch_size("eval_batch_size", self.options.eval_batch_size)
         dataset_fn, num_batches = self.task.eval_dataset(eval_data, self.options.eval_batch_size)
         try:
-            outputs = self.infer(dataset_fn, num_batches)
+            outputs = self.infer(dataset_fn, num_batches, "eval")
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
             diagnosed = self.task.diagnose_data_error(eval_data, e)
             if diagnosed is not None:
