@@ -35,8 +35,12 @@ STARTUP_NOISE = re.compile(
 
 # The filter process: stdin is the command's stderr; the original stderr is its stdout. Only the
 # standard library (started with -S -E: no site packages, no PYTHON* variables) for a fast start.
+# It ignores SIGINT/SIGTERM (Ctrl-C reaches the whole process group): it ends at EOF, after the
+# command's last line ("interrupted; partial outputs were removed").
 _FILTER_CODE = (
-    "import re, sys\n"
+    "import re, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
     "noise = re.compile(%r)\n"
     "out = sys.stdout.buffer\n"
     "for line in sys.stdin.buffer:\n"
