@@ -127,7 +127,7 @@ def test_commands_are_quiet_unless_asked(tmp_path):
     assert quiet.returncode == 0, quiet.stderr
     assert (tmp_path / "out.txt").read_text() == "a ##b a\n"
     assert re.fullmatch(r"\d\d:\d\d:\d\d tokenized 1 lines into \S+out\.txt\n", quiet.stderr)
-    verbose = _bert_tf(*args, "--verbosity=debug")
+    verbose = _bert_tf(*args, "--verbosity=debug")  # absl's flag takes numbers: 1 here
     assert verbose.returncode == 0, verbose.stderr
     tf_lines = [line for line in verbose.stderr.splitlines()
                 if startup.STARTUP_NOISE.match(line.encode())]
@@ -139,3 +139,9 @@ def test_commands_are_quiet_unless_asked(tmp_path):
     assert error.returncode == 2
     assert error.stderr.startswith("bert-tf tokenize: error: ") and len(
         error.stderr.splitlines()) == 1, error.stderr
+
+
+def test_verbosity_names_become_absl_numbers():
+    argv = ["x", "--verbosity=debug", "-v", "Warning", "--", "-v", "debug"]
+    startup.number_verbosity_names(argv)
+    assert argv == ["x", "--verbosity=1", "-v", "-1", "--", "-v", "debug"]

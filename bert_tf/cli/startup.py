@@ -76,6 +76,20 @@ def _parse_level(value: str) -> int:
         return 0
 
 
+def number_verbosity_names(argv: list[str]) -> None:
+    """Rewrites `--verbosity=debug` (and info, warning, error, fatal; `-v debug`, ...) in place as
+    the number absl's integer flag parses (debug is 1)."""
+    for i, arg in enumerate(argv[1:], start=1):
+        if arg == "--":
+            break
+        for flag in ("--verbosity", "-v"):
+            if arg.startswith(flag + "=") and arg[len(flag) + 1:].lower() in _LEVEL_NAMES:
+                argv[i] = f"{flag}={_LEVEL_NAMES[arg[len(flag) + 1:].lower()]}"
+            elif (arg == flag and i + 1 < len(argv)
+                  and argv[i + 1].lower() in _LEVEL_NAMES):
+                argv[i + 1] = str(_LEVEL_NAMES[argv[i + 1].lower()])
+
+
 def is_debug(argv: list[str]) -> bool:
     """True when the command was asked for debug output (every TensorFlow line)."""
     return requested_verbosity(argv) >= 1
@@ -83,7 +97,9 @@ def is_debug(argv: list[str]) -> bool:
 
 def configure(argv: list[str]) -> None:
     """Sets the logging environment for a command about to import TensorFlow and, unless debug
-    output was asked for, starts the stderr filter. Idempotent."""
+    output was asked for, starts the stderr filter; level names in `argv` become numbers (see
+    `number_verbosity_names`). Idempotent."""
+    number_verbosity_names(argv)
     if is_debug(argv):
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         return
