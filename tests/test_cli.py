@@ -61,6 +61,13 @@ TF_STARTUP_LINES = [
     "TensorFlow with the appropriate compiler flags.",
     "E0000 00:00:1796541306.153130   16611 cuda_platform.cc:52] failed call to cuInit: INTERNAL: "
     "CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+    # the TFLite converter's custom-op report and the interpreter's banner
+    "Custom ops: FastBertNormalize, FastWordpieceTokenizeWithOffsets",
+    "Details:",
+    "\ttf.FastBertNormalize(tensor<1x!tf_type.string>, tensor<1393800xui8>) -> (tensor<?x!tf_type"
+    ".string>) : {device = \"\", get_offsets = false}",
+    "See instructions: https://www.tensorflow.org/lite/guide/ops_custom",
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
 ]
 
 

@@ -95,13 +95,17 @@ class ConciseFormatter(logging.Formatter):
 
 
 def use_concise_log_format() -> None:
-    """absl's handler prints ConciseFormatter lines unless debug output was asked for."""
+    """absl's handler prints ConciseFormatter lines, and TensorFlow's INFO lines are dropped,
+    unless debug output was asked for."""
     from absl import logging as absl_logging
 
     from bert_tf.cli import startup
 
     if not startup.is_debug(sys.argv):
         absl_logging.get_absl_handler().setFormatter(ConciseFormatter())
+        # TensorFlow's own INFO lines (SavedModel assets, fingerprints, saver sharding) are
+        # internals; its warnings still show.
+        logging.getLogger("tensorflow").setLevel(logging.WARNING)
 
 
 def define_distribution_flags() -> None:

@@ -31,7 +31,11 @@ STARTUP_NOISE = re.compile(
     rb"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+\.cc:\d+\]"
     rb"|E\d{4} [\d:.]+ +\d+ [\w.]+\.cc:\d+\] (failed call to cuInit"
     rb"|Unable to register cu\w+ factory)"
-    rb"|To enable the following instructions: .*rebuild TensorFlow)")
+    rb"|To enable the following instructions: .*rebuild TensorFlow"
+    # The TFLite converter's report of the tf-text custom ops (export_tflite prints its own
+    # "custom ops:" line) and the interpreter's delegate banner.
+    rb"|Custom ops: |Details:$|\ttf\.\S+\(|See instructions: https://www\.tensorflow\.org/lite/"
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate)")
 
 # The filter process: stdin is the command's stderr; the original stderr is its stdout. Only the
 # standard library (started with -S -E: no site packages, no PYTHON* variables) for a fast start.
