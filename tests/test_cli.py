@@ -61,6 +61,8 @@ TF_STARTUP_LINES = [
     "TensorFlow with the appropriate compiler flags.",
     "E0000 00:00:1796541306.153130   16611 cuda_platform.cc:52] failed call to cuInit: INTERNAL: "
     "CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+    "E0000 00:00:1796543094.649350   29884 util.cc:131] oneDNN supports DT_INT64 only on "
+    "platforms with AVX-512. Falling back to the default Eigen-based implementation if present.",
     # the TFLite converter's custom-op report and the interpreter's banner
     "Custom ops: FastBertNormalize, FastWordpieceTokenizeWithOffsets",
     "Details:",

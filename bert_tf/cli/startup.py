@@ -30,7 +30,7 @@ STARTUP_NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+\.cc:\d+\]"
     rb"|E\d{4} [\d:.]+ +\d+ [\w.]+\.cc:\d+\] (failed call to cuInit"
-    rb"|Unable to register cu\w+ factory)"
+    rb"|Unable to register cu\w+ factory|oneDNN supports DT_\w+ only on platforms)"
     rb"|To enable the following instructions: .*rebuild TensorFlow"
     # The TFLite converter's report of the tf-text custom ops (export_tflite prints its own
     # "custom ops:" line) and the interpreter's delegate banner.
