@@ -154,3 +154,11 @@ def test_verbosity_names_become_absl_numbers():
     argv = ["x", "--verbosity=debug", "-v", "Warning", "--", "-v", "debug"]
     startup.number_verbosity_names(argv)
     assert argv == ["x", "--verbosity=1", "-v", "-1", "--", "-v", "debug"]
+
+
+def test_every_command_runs_its_main():
+    """Each subcommand reaches its main (classify once had no __main__ block and did nothing)."""
+    result = _bert_tf("classify")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == ("bert-tf classify: error: at least one of --do_train, --do_eval or "
+                             "--do_predict must be set\n")

@@ -100,7 +100,13 @@ def run_as_main(module_name: str) -> None:
     module.__file__, module.__spec__, module.__loader__ = spec.origin, spec, spec.loader
     module.__package__ = spec.parent
     sys.modules["__main__"] = module
-    exec(spec.loader.get_code(module_name), module.__dict__)  # noqa: S102 - our own module
+    code = spec.loader.get_code(module_name)
+    exec(code, module.__dict__)  # noqa: S102 - our own module
+    if "__main__" not in code.co_consts and callable(module.__dict__.get("main")):
+        # A command module without its own `if __name__ == "__main__"` block: run its main.
+        from bert_tf.cli import common
+
+        common.run(module.main)
 
 
 if __name__ == "__main__":

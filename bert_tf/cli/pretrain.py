@@ -125,3 +125,7 @@ def _copy_vocab(vocab_file: str, output_dir: str) -> None:
     tf.io.gfile.makedirs(output_dir)
     with atomic_output(f"{output_dir.rstrip('/')}/{VOCAB_NAME}", "wb") as f:
         f.write(data)
+
+
+if __name__ == "__main__":
+    cli.run(main)
