@@ -156,9 +156,10 @@ def test_verbosity_names_become_absl_numbers():
     assert argv == ["x", "--verbosity=1", "-v", "-1", "--", "-v", "debug"]
 
 
-def test_every_command_runs_its_main():
+def test_every_command_runs_its_main(tmp_path):
     """Each subcommand reaches its main (classify once had no __main__ block and did nothing)."""
-    result = _bert_tf("classify")
+    result = _bert_tf("classify", "--task_name=tsv", f"--data_dir={tmp_path}",
+                      f"--output_dir={tmp_path / 'out'}")
     assert result.returncode == 2, result.stderr
     assert result.stderr == ("bert-tf classify: error: at least one of --do_train, --do_eval or "
                              "--do_predict must be set\n")
