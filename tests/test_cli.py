@@ -163,3 +163,18 @@ def test_every_command_runs_its_main(tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr == ("bert-tf classify: error: at least one of --do_train, --do_eval or "
                              "--do_predict must be set\n")
+
+
+def test_library_info_lines_are_dropped_ours_kept():
+    import logging
+
+    from bert_tf.cli.common import drop_library_info
+
+    def record(path, level=logging.INFO):
+        return logging.LogRecord("absl", level, path, 1, "message", None, None)
+
+    tf_file = "/venv/lib/python3.11/site-packages/tensorflow/python/saved_model/builder_impl.py"
+    assert not drop_library_info(record(tf_file))
+    assert not drop_library_info(record("/venv/site-packages/keras/src/saving/saving_lib.py"))
+    assert drop_library_info(record(tf_file, logging.WARNING))
+    assert drop_library_info(record("/venv/site-packages/bert_tf/serving/export.py"))

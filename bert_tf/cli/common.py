@@ -94,6 +94,18 @@ class ConciseFormatter(logging.Formatter):
         return text
 
 
+# Packages whose INFO lines (SavedModel signature renames, saver sharding, fingerprints, ...) are
+# their internals: hidden by default, shown with --verbosity=debug; their warnings always show.
+_LIBRARY_DIRS = tuple(f"{os.sep}{name}{os.sep}" for name in ("tensorflow", "keras", "tf_keras"))
+
+
+def drop_library_info(record: logging.LogRecord) -> bool:
+    """A logging filter: False (drop) for an INFO-or-lower record logged from TensorFlow or Keras
+    code (through absl.logging or the `tensorflow` logger)."""
+    return record.levelno >= logging.WARNING or not any(
+        part in (record.pathname or "") for part in _LIBRARY_DIRS)
+
+
 def use_concise_log_format() -> None:
     """absl's handler prints ConciseFormatter lines, and TensorFlow's INFO lines are dropped,
     unless debug output was asked for."""
@@ -102,9 +114,9 @@ def use_concise_log_format() -> None:
     from bert_tf.cli import startup
 
     if not startup.is_debug(sys.argv):
-        absl_logging.get_absl_handler().setFormatter(ConciseFormatter())
-        # TensorFlow's own INFO lines (SavedModel assets, fingerprints, saver sharding) are
-        # internals; its warnings still show.
+        handler = absl_logging.get_absl_handler()
+        handler.setFormatter(ConciseFormatter())
+        handler.addFilter(drop_library_info)
         logging.getLogger("tensorflow").setLevel(logging.WARNING)
 
 
