@@ -28,6 +28,8 @@ setup(
         "bench": ["torch==2.13.0", "transformers>=5,<6"],
     },
     include_package_data=True,
-    package_data={"bert_tf": ["py.typed"]},
+    # configs/ (a symlink in a checkout) is bert_tf/configs: model sizes usable by name.
+    package_data={"bert_tf": ["py.typed", "configs/*.json", "configs/demo/*"]},
+    entry_points={"console_scripts": ["bert-tf = bert_tf.cli.main:main"]},
     license="Apache-2.0",
 )

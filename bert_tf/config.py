@@ -26,6 +26,35 @@ DEFAULT_LAYER_NORM_EPS = 1e-12
 # function computed: a file without one of them is refused instead of silently taking Google's
 # class defaults (12 heads, 3072, ...), which would build a different model. The dropout
 # probabilities and initializer_range only affect training and keep their defaults.
+# The model sizes shipped with the package (bert_tf/configs/<name>.json: BERT-Base/Large and
+# the compact models of Turc et al. 2019); `--bert_config_file=bert_base` names one of them.
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def shipped_config_names() -> list[str]:
+    """Names of the bert_config.json files that ship with the package (bert_base, bert_tiny, ...)."""
+    return sorted(name[:-len(".json")] for name in os.listdir(CONFIGS_DIR)
+                  if name.endswith(".json"))
+
+
+def resolve_config_file(path: str | os.PathLike) -> str:
+    """The file a config argument names: the path itself when it exists (or has a directory or
+    URL part), otherwise a shipped config of that name (`bert_base` or `bert_base.json`).
+
+    Raises:
+      ConfigError: when it is neither, listing the shipped names.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) or os.sep in path or "://" in path:
+        return path
+    name = path[:-len(".json")] if path.endswith(".json") else path
+    shipped = os.path.join(CONFIGS_DIR, f"{name}.json")
+    if os.path.isfile(shipped):
+        return shipped
+    raise ConfigError(f"bert_config.json not found: {path} (neither a file nor one of the "
+                      f"shipped configs: {', '.join(shipped_config_names())})")
+
+
 REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                    "intermediate_size", "hidden_act", "max_position_embeddings", "type_vocab_size")
 
@@ -145,8 +174,9 @@ class BertConfig:
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "BertConfig":
-        """Reads Google's bert_config.json."""
-        path = os.fspath(path)
+        """Reads Google's bert_config.json, or a shipped config by name (`bert_base`; see
+        `resolve_config_file`)."""
+        path = resolve_config_file(path)
         try:
             with open(path, encoding="utf-8") as f:
                 text = f.read()

@@ -247,3 +247,22 @@ def test_with_vocab_size_and_atomic_write(tmp_path):
     config.to_json_file(tmp_path / "c.json")
     assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
     assert BertConfig.from_json_file(tmp_path / "c.json") == config
+
+
+def test_shipped_configs_resolve_by_name(tmp_path, monkeypatch):
+    from bert_tf.config import CONFIGS_DIR, resolve_config_file, shipped_config_names
+
+    assert {"bert_tiny", "bert_base", "bert_large"} <= set(shipped_config_names())
+    monkeypatch.chdir(tmp_path)
+    base = BertConfig.from_json_file("bert_base")
+    assert (base.hidden_size, base.num_hidden_layers, base.vocab_size) == (768, 12, 30522)
+    assert resolve_config_file("bert_tiny.json") == os.path.join(CONFIGS_DIR, "bert_tiny.json")
+    (tmp_path / "bert_tiny").write_text(json.dumps(BertConfig(
+        vocab_size=7, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16).to_dict()))
+    assert BertConfig.from_json_file("bert_tiny").vocab_size == 7  # a file of that name wins
+    with pytest.raises(ConfigError, match=r"bert_config.json not found: bert_huge \(neither a "
+                                          r"file nor one of the shipped configs: bert_base, "):
+        BertConfig.from_json_file("bert_huge")
+    with pytest.raises(ConfigError, match="not found: sub/bert_base"):
+        BertConfig.from_json_file("sub/bert_base")

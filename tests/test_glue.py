@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bert_tf.data import glue
-from bert_tf.data.glue import (CsvProcessor, InputExample, MnliProcessor, PROCESSORS,
+from bert_tf.data.glue import (submission_label, CsvProcessor, InputExample, MnliProcessor, PROCESSORS,
                                TsvProcessor, XnliProcessor, get_processor, read_tsv)
 from bert_tf.data.metrics import (accuracy, f1_score, glue_metrics, matthews_corrcoef, pearson,
                                   rankdata, spearman)
@@ -46,12 +46,32 @@ def test_mrpc_fixture_bom_and_literal_quotes(tmp_path):
     write(f"{d}/test.tsv", [tsv("index", "#1 ID", "#2 ID", "#1 String", "#2 String"),
                             tsv("0", "1089874", "1089925", "test a", "test b")])
     p = get_processor("MRPC")
-    assert p.get_labels() == ["0", "1"] and not p.is_regression
+    # The files' 0/1 are read as MRPC's label names (labels.txt, predictions, exports).
+    assert p.get_labels() == ["not_equivalent", "equivalent"] and not p.is_regression
     assert p.get_train_examples(d) == [
-        ex("train-1", 'He said "the witness", ok.', 'Referring to "the witness".', "1"),
-        ex("train-2", '"Unbalanced quote', "B two", "0")]
-    assert p.get_dev_examples(d) == [ex("dev-1", "dev a", "dev b", "0")]
-    assert p.get_test_examples(d) == [ex("test-1", "test a", "test b", "0")]
+        ex("train-1", 'He said "the witness", ok.', 'Referring to "the witness".', "equivalent"),
+        ex("train-2", '"Unbalanced quote', "B two", "not_equivalent")]
+    assert p.get_dev_examples(d) == [ex("dev-1", "dev a", "dev b", "not_equivalent")]
+    assert p.get_test_examples(d) == [ex("test-1", "test a", "test b", "not_equivalent")]
+    write(f"{d}/dev.tsv", [MRPC_HEADER, tsv("equivalent", "1", "2", "dev a", "dev b")])
+    with pytest.raises(ValueError, match=r"dev\.tsv, line 2: label 'equivalent' is not one of "
+                                         r"\['0', '1'\]"):
+        p.get_dev_examples(d)
+
+
+@pytest.mark.parametrize("task,names", [
+    ("cola", ["unacceptable", "acceptable"]), ("sst-2", ["negative", "positive"]),
+    ("mrpc", ["not_equivalent", "equivalent"]), ("qqp", ["not_duplicate", "duplicate"]),
+    ("wnli", ["not_entailment", "entailment"])])
+def test_glue_label_names_and_submission_values(task, names):
+    assert get_processor(task).get_labels() == names
+    assert [submission_label(task.upper(), n) for n in names] == ["0", "1"]
+
+
+def test_submission_keeps_labels_of_tasks_without_numeric_files():
+    assert submission_label("rte", "not_entailment") == "not_entailment"
+    assert submission_label("mnli", "neutral") == "neutral"
+    assert submission_label("tsv", "spam") == "spam"
 
 
 def test_read_tsv_strips_bom_only_at_start(tmp_path):
@@ -69,12 +89,15 @@ def test_cola_fixture(tmp_path):
     write(f"{d}/test.tsv", [tsv("index", "sentence"), tsv("0", "Bill whistled past the house."),
                             tsv("1", "The car honked.")])
     p = get_processor("cola")
-    assert p.get_train_examples(d) == [ex("train-0", "The sailors rode the breeze.", None, "1"),
+    assert p.get_train_examples(d) == [ex("train-0", "The sailors rode the breeze.", None,
+                                          "acceptable"),
                                        ex("train-1", "The weights made rope stretch over.", None,
-                                          "0")]
-    assert p.get_dev_examples(d) == [ex("dev-0", "The sailors rode the breeze.", None, "1")]
-    assert p.get_test_examples(d) == [ex("test-1", "Bill whistled past the house.", None, "0"),
-                                      ex("test-2", "The car honked.", None, "0")]
+                                          "unacceptable")]
+    assert p.get_dev_examples(d) == [ex("dev-0", "The sailors rode the breeze.", None,
+                                        "acceptable")]
+    assert p.get_test_examples(d) == [
+        ex("test-1", "Bill whistled past the house.", None, "unacceptable"),
+        ex("test-2", "The car honked.", None, "unacceptable")]
 
 
 def test_sst2_fixture(tmp_path):
@@ -84,10 +107,10 @@ def test_sst2_fixture(tmp_path):
     write(f"{d}/dev.tsv", [tsv("sentence", "label"), tsv("it 's fine ", "1")])
     write(f"{d}/test.tsv", [tsv("index", "sentence"), tsv("0", "uneasy mishmash")])
     p = get_processor("sst2")
-    assert p.get_train_examples(d) == [ex("train-1", "a charming journey . ", None, "1"),
-                                       ex("train-2", "bleak ", None, "0")]
-    assert p.get_dev_examples(d) == [ex("dev-1", "it 's fine ", None, "1")]
-    assert p.get_test_examples(d) == [ex("test-1", "uneasy mishmash", None, "0")]
+    assert p.get_train_examples(d) == [ex("train-1", "a charming journey . ", None, "positive"),
+                                       ex("train-2", "bleak ", None, "negative")]
+    assert p.get_dev_examples(d) == [ex("dev-1", "it 's fine ", None, "positive")]
+    assert p.get_test_examples(d) == [ex("test-1", "uneasy mishmash", None, "negative")]
 
 
 STSB_HEADER = tsv("index", "genre", "filename", "year", "old_index", "source1", "source2",
@@ -126,9 +149,10 @@ def test_qqp_fixture(tmp_path):
     write(f"{d}/dev.tsv", [h, tsv("5", "1", "2", "q1?", "q2?", "1")])
     write(f"{d}/test.tsv", [tsv("id", "question1", "question2"), tsv("0", "t1?", "t2?")])
     p = get_processor("qqp")
-    assert p.get_train_examples(d) == [ex("train-133273", "How is X?", "What is X?", "0")]
-    assert p.get_dev_examples(d) == [ex("dev-5", "q1?", "q2?", "1")]
-    assert p.get_test_examples(d) == [ex("test-0", "t1?", "t2?", "0")]
+    assert p.get_train_examples(d) == [ex("train-133273", "How is X?", "What is X?",
+                                          "not_duplicate")]
+    assert p.get_dev_examples(d) == [ex("dev-5", "q1?", "q2?", "duplicate")]
+    assert p.get_test_examples(d) == [ex("test-0", "t1?", "t2?", "not_duplicate")]
 
 
 def _mnli_row(idx, s1, s2, label=None, n_extra_labels=1):
@@ -163,15 +187,16 @@ def test_mnli_matched_and_mismatched(tmp_path):
         assert mm.get_test_examples(d) == [ex("test-8", "TM p", "TM h", "contradiction")]
 
 
-@pytest.mark.parametrize("task,labels", [("qnli", ["entailment", "not_entailment"]),
-                                         ("rte", ["entailment", "not_entailment"]),
-                                         ("wnli", ["0", "1"])])
-def test_pair_tasks_fixture(tmp_path, task, labels):
+@pytest.mark.parametrize("task,values,labels", [
+    ("qnli", ["entailment", "not_entailment"], ["entailment", "not_entailment"]),
+    ("rte", ["entailment", "not_entailment"], ["entailment", "not_entailment"]),
+    ("wnli", ["0", "1"], ["not_entailment", "entailment"])])
+def test_pair_tasks_fixture(tmp_path, task, values, labels):
     d = str(tmp_path)
     h = tsv("index", "sentence1", "sentence2", "label")
-    write(f"{d}/train.tsv", [h, tsv("0", "A b.", "C d.", labels[1]), tsv("1", "E", "F",
-                                                                        labels[0])])
-    write(f"{d}/dev.tsv", [h, tsv("3", "x", "y", labels[0])])
+    write(f"{d}/train.tsv", [h, tsv("0", "A b.", "C d.", values[1]), tsv("1", "E", "F",
+                                                                        values[0])])
+    write(f"{d}/dev.tsv", [h, tsv("3", "x", "y", values[0])])
     write(f"{d}/test.tsv", [tsv("index", "sentence1", "sentence2"), tsv("0", "t1", "t2")])
     p = get_processor(task)
     assert p.get_labels() == labels
@@ -307,14 +332,14 @@ needs_glue = pytest.mark.skipif(not GLUE.is_dir(), reason=f"no GLUE data at {GLU
 
 @needs_glue
 @pytest.mark.parametrize("task,split,count,labels", [
-    ("mrpc", "dev", 408, {"0", "1"}),
-    ("mrpc", "train", 3668, {"0", "1"}),
-    ("sst-2", "dev", 872, {"0", "1"}),
-    ("cola", "dev", 1043, {"0", "1"}),
+    ("mrpc", "dev", 408, {"not_equivalent", "equivalent"}),
+    ("mrpc", "train", 3668, {"not_equivalent", "equivalent"}),
+    ("sst-2", "dev", 872, {"negative", "positive"}),
+    ("cola", "dev", 1043, {"unacceptable", "acceptable"}),
     ("rte", "dev", 277, {"entailment", "not_entailment"}),
     ("sts-b", "dev", 1500, None),
     ("sts-b", "train", 5749, None),
-    ("wnli", "dev", 71, {"0", "1"}),
+    ("wnli", "dev", 71, {"not_entailment", "entailment"}),
 ])
 def test_real_glue_files(task, split, count, labels):
     folder = {"mrpc": "MRPC", "sst-2": "SST-2", "cola": "CoLA", "rte": "RTE", "sts-b": "STS-B",
@@ -338,16 +363,17 @@ def test_real_glue_files(task, split, count, labels):
 @needs_glue
 def test_real_first_rows():
     mrpc = get_processor("mrpc").get_dev_examples(str(GLUE / "MRPC"))
-    assert mrpc[0].guid == "dev-1" and mrpc[0].label == "1"
+    assert mrpc[0].guid == "dev-1" and mrpc[0].label == "equivalent"
     assert mrpc[0].text_a.startswith("He said the foodservice pie business")
     assert mrpc[0].text_b.startswith('"The foodservice pie business')  # quote kept literally
     cola = get_processor("cola").get_dev_examples(str(GLUE / "CoLA"))
-    assert cola[0] == ex("dev-0", "The sailors rode the breeze clear of the rocks.", None, "1")
+    assert cola[0] == ex("dev-0", "The sailors rode the breeze clear of the rocks.", None,
+                     "acceptable")
     cola_test = get_processor("cola").get_test_examples(str(GLUE / "CoLA"))
-    assert cola_test[0] == ex("test-1", "Bill whistled past the house.", None, "0")
+    assert cola_test[0] == ex("test-1", "Bill whistled past the house.", None, "unacceptable")
     assert len(cola_test) == 1063
     mrpc_test = get_processor("mrpc").get_test_examples(str(GLUE / "MRPC"))
-    assert len(mrpc_test) == 1725 and {e.label for e in mrpc_test} == {"0"}
+    assert len(mrpc_test) == 1725 and {e.label for e in mrpc_test} == {"not_equivalent"}
     stsb = get_processor("sts-b").get_dev_examples(str(GLUE / "STS-B"))
     assert stsb[0] == ex("dev-0", "A man with a hard hat is dancing.",
                          "A man wearing a hard hat is dancing.", 5.0)

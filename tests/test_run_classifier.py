@@ -136,7 +136,8 @@ def test_mrpc_layout_cli_learns_and_writes_google_formats(tmp_path, pretrained, 
     assert tf.io.gfile.glob(str(out / "train" / "events.out.tfevents.*"))
     assert tf.io.gfile.glob(str(out / "eval" / "events.out.tfevents.*"))
     # output_dir is a complete model directory; --export_dir served the same predictions.
-    assert (out / "labels.txt").read_text() == "0\n1\n"
+    # MRPC's names (the files' 0/1 stay in MRPC.tsv, as the GLUE leaderboard expects).
+    assert (out / "labels.txt").read_text() == "not_equivalent\nequivalent\n"
     assert (out / "vocab.txt").read_text().splitlines() == VOCAB
     import tensorflow_text  # noqa: F401
 
@@ -145,7 +146,8 @@ def test_mrpc_layout_cli_learns_and_writes_google_formats(tmp_path, pretrained, 
     served = serve(text=tf.constant([a for a, _, _ in rows]),
                    text_b=tf.constant([b for _, b, _ in rows]))
     np.testing.assert_allclose(served["probabilities"].numpy(), probs, atol=1e-5)
-    assert [int(x) for x in served["label"].numpy()] == predicted
+    names = ["not_equivalent", "equivalent"]
+    assert [x.decode() for x in served["label"].numpy()] == [names[i] for i in predicted]
 
     # Rerunning resumes at the last step: nothing to train, same evaluation.
     again = _cli("--task_name=MRPC", f"--data_dir={mrpc_dir}", f"--init_checkpoint={pretrained}",

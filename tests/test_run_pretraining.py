@@ -320,6 +320,26 @@ def test_cli_init_checkpoint_mismatch_is_one_clear_error(records, config_file, t
     assert "Traceback" not in proc.stderr
 
 
+def test_cli_output_dir_is_a_complete_google_model_directory(records, tmp_path):
+    """With --vocab_file, output_dir holds bert_model.ckpt + bert_config.json + vocab.txt."""
+    config_file = tmp_path / "bert_config.json"
+    config_file.write_text(json.dumps(dict(CONFIG, hidden_act="gelu", type_vocab_size=2)))
+    vocab = tmp_path / "vocab.txt"
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(59)]
+    vocab.write_text("\n".join(tokens) + "\n")
+    out = tmp_path / "o"
+    proc = run_cli(cli_args(records, config_file, out, "--do_train", "--num_train_steps=2",
+                            f"--vocab_file={vocab}"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "vocab.txt").read_bytes() == vocab.read_bytes()
+    assert (out / "bert_model.ckpt.index").exists() and (out / "bert_config.json").exists()
+    vocab.write_text("\n".join(tokens + ["extra"]) + "\n")  # 65 ids > vocab_size 64
+    proc = run_cli(cli_args(records, config_file, tmp_path / "o2", "--do_train",
+                            "--num_train_steps=2", f"--vocab_file={vocab}"))
+    assert proc.returncode == 2 and "65 tokens" in proc.stderr, proc.stderr[-3000:]
+    assert not (tmp_path / "o2" / "vocab.txt").exists()
+
+
 def test_cli_sigterm_then_sigkill_then_resume_to_the_end(records, config_file, tmp_path):
     out = tmp_path / "o"
     args = cli_args(records, config_file, out, "--do_train", "--num_train_steps=400",

@@ -166,6 +166,11 @@ def test_sidecar_describes_the_model(classifier_tflite):
     with open(sidecar_path(path)) as f:
         meta = json.load(f)
     assert sidecar_path(path) == os.path.splitext(path)[0] + ".json"
+    # Written with the umask's permissions (not mkstemp's 0600), like any other output.
+    umask = os.umask(0)
+    os.umask(umask)
+    for written in (path, sidecar_path(path)):
+        assert os.stat(written).st_mode & 0o777 == 0o666 & ~umask, written
     with open(path, "rb") as f:
         data = f.read()
     assert meta["size_bytes"] == len(data) and meta["quantize"] == "none"

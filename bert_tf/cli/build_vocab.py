@@ -22,10 +22,12 @@ flags.mark_flags_as_required(["input_file", "output_file"])
 
 def main(argv) -> None:
     del argv
+    from bert_tf.progress import heartbeat
     from bert_tf.text.build_vocab import build_vocab_file
 
-    vocab = build_vocab_file(FLAGS.input_file, FLAGS.output_file, FLAGS.vocab_size,
-                             FLAGS.do_lower_case, FLAGS.min_frequency)
+    with heartbeat("build_vocab: learning the WordPiece vocab"):
+        vocab = build_vocab_file(FLAGS.input_file, FLAGS.output_file, FLAGS.vocab_size,
+                                 FLAGS.do_lower_case, FLAGS.min_frequency)
     logging.info("wrote %d tokens to %s", len(vocab), FLAGS.output_file)
     if len(vocab) < FLAGS.vocab_size:
         logging.warning("the corpus gives only %d tokens from pieces seen at least "

@@ -131,3 +131,7 @@ def main(argv):
 def _export_model_name(task: str) -> str:
     return FLAGS.export_model_name or task.replace("/", "_")
 
+
+
+if __name__ == "__main__":
+    cli.run(main)

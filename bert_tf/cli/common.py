@@ -79,6 +79,47 @@ def _fail(message: str, status: int = 2) -> int:
     return status
 
 
+class ConciseFormatter(logging.Formatter):
+    """`HH:MM:SS message` for INFO, `HH:MM:SS WARNING: message` above: what a user reads, without
+    absl's thread id and source line (still there with --verbosity=debug)."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(message)s", datefmt="%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno >= logging.WARNING:
+            time, _, message = text.partition(" ")
+            text = f"{time} {record.levelname}: {message}"
+        return text
+
+
+# Packages whose INFO lines (SavedModel signature renames, saver sharding, fingerprints, ...) are
+# their internals: hidden by default, shown with --verbosity=debug; their warnings always show.
+_LIBRARY_DIRS = tuple(f"{os.sep}{name}{os.sep}" for name in ("tensorflow", "keras", "tf_keras"))
+
+
+def drop_library_info(record: logging.LogRecord) -> bool:
+    """A logging filter: False (drop) for an INFO-or-lower record logged from TensorFlow or Keras
+    code (through absl.logging or the `tensorflow` logger)."""
+    return record.levelno >= logging.WARNING or not any(
+        part in (record.pathname or "") for part in _LIBRARY_DIRS)
+
+
+def use_concise_log_format() -> None:
+    """absl's handler prints ConciseFormatter lines, and TensorFlow's INFO lines are dropped,
+    unless debug output was asked for."""
+    from absl import logging as absl_logging
+
+    from bert_tf.cli import startup
+
+    if not startup.is_debug(sys.argv):
+        handler = absl_logging.get_absl_handler()
+        handler.setFormatter(ConciseFormatter())
+        handler.addFilter(drop_library_info)
+        logging.getLogger("tensorflow").setLevel(logging.WARNING)
+
+
 def define_distribution_flags() -> None:
     """The tf.distribute and precision flags shared by run_pretraining.py and run_classifier.py."""
     from absl import flags
@@ -146,6 +187,7 @@ def run(main: Callable[[list[str]], None],
 
     def guarded(argv):
         logging.getLogger("bert_tf").setLevel(logging.INFO)
+        use_concise_log_format()
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             main(argv)

@@ -55,9 +55,12 @@ def main(argv):
                            dtype_policy=FLAGS.mixed_precision, doc_stride=FLAGS.doc_stride,
                            bucket_size=FLAGS.bucket_size or None,
                            **cli.question_answering_kwargs(FLAGS))
-    path = export_from_checkpoint(spec, FLAGS.init_checkpoint, FLAGS.export_dir,
-                                  FLAGS.model_name, version=FLAGS.version,
-                                  overwrite=FLAGS.overwrite)
+    from bert_tf.progress import heartbeat
+
+    with heartbeat("export: tracing and writing the SavedModel"):
+        path = export_from_checkpoint(spec, FLAGS.init_checkpoint, FLAGS.export_dir,
+                                      FLAGS.model_name, version=FLAGS.version,
+                                      overwrite=FLAGS.overwrite)
     logging.info("exported %s to %s (needs the tf-text ops %s in the server)", FLAGS.task, path,
                  ", ".join(read_export_metadata(path)["custom_ops"]))
     print(path)

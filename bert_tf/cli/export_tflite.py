@@ -79,8 +79,11 @@ def main(argv):
         check_task(FLAGS.task)
     check_output_path(FLAGS.output_file, FLAGS.overwrite)  # fail before the slow part
     spec, model = _load_from_saved_model() if FLAGS.saved_model_dir else _load_from_checkpoint()
-    meta = export_tflite(spec, model, FLAGS.output_file, quantize=FLAGS.quantize,
-                         overwrite=FLAGS.overwrite)
+    from bert_tf.progress import heartbeat
+
+    with heartbeat("export_tflite: converting"):
+        meta = export_tflite(spec, model, FLAGS.output_file, quantize=FLAGS.quantize,
+                             overwrite=FLAGS.overwrite)
     logging.info("wrote %s and %s", meta["path"], meta["sidecar"])
     print(meta["path"])
     print(f"size: {meta['size_bytes']} bytes ({meta['size_bytes'] / 2 ** 20:.2f} MiB), "

@@ -10,8 +10,10 @@
 
 Rerunning the same command resumes from the latest checkpoint in --output_dir and stops at
 exactly --num_train_steps. SIGTERM saves a checkpoint and exits 0. At the end the weights are
-also written as a Google checkpoint (output_dir/bert_model.ckpt + bert_config.json), and
---do_eval writes output_dir/eval_results.txt.
+also written as a Google checkpoint (output_dir/bert_model.ckpt + bert_config.json, and a copy
+of --vocab_file as vocab.txt when it is given: a complete model directory that run_classifier.py
+and the export tools take as --init_checkpoint alone), and --do_eval writes
+output_dir/eval_results.txt.
 """
 from absl import flags, logging
 
@@ -49,7 +51,9 @@ flags.DEFINE_integer("seed", None, "Random seed (initialisation, shuffling, drop
 flags.DEFINE_bool("dynamic_masking", False,
                   "Re-mask every batch (RoBERTa-style) instead of using the records' masks; "
                   "needs --vocab_file for the special token ids.")
-flags.DEFINE_string("vocab_file", None, "vocab.txt (for --dynamic_masking).")
+flags.DEFINE_string("vocab_file", None, "vocab.txt the records were made with: copied to "
+                    "output_dir/vocab.txt (a complete Google checkpoint directory); needed by "
+                    "--dynamic_masking.")
 flags.DEFINE_float("masked_lm_prob", 0.15, "Masking rate of --dynamic_masking.")
 flags.mark_flags_as_required(["bert_config_file", "input_file", "output_dir"])
 
@@ -65,12 +69,12 @@ def main(argv):
     config = BertConfig.from_json_file(FLAGS.bert_config_file)
     config.check_max_seq_length(FLAGS.max_seq_length)
     vocab = None
-    if FLAGS.dynamic_masking:
+    if FLAGS.dynamic_masking and not FLAGS.vocab_file:
+        raise InputError("--dynamic_masking needs --vocab_file (for the [MASK], [CLS], "
+                         "[SEP] and [PAD] ids)")
+    if FLAGS.vocab_file:
         from bert_tf.text import load_vocab
 
-        if not FLAGS.vocab_file:
-            raise InputError("--dynamic_masking needs --vocab_file (for the [MASK], [CLS], "
-                             "[SEP] and [PAD] ids)")
         vocab = load_vocab(FLAGS.vocab_file)
         config.check_vocab_fits(len(vocab), FLAGS.vocab_file)
 
@@ -78,8 +82,10 @@ def main(argv):
     strategy = create_strategy(FLAGS.distribution_strategy, num_gpus=FLAGS.num_gpus,
                                tpu=FLAGS.tpu)
 
-    batch_transform = None
     if vocab is not None:
+        _copy_vocab(FLAGS.vocab_file, FLAGS.output_dir)
+    batch_transform = None
+    if FLAGS.dynamic_masking:
         from bert_tf.data.dynamic_masking import dynamic_masking_fn
 
         batch_transform = dynamic_masking_fn(
@@ -106,3 +112,20 @@ def main(argv):
     else:
         logging.info("done at step %d", result["global_step"])
 
+
+
+def _copy_vocab(vocab_file: str, output_dir: str) -> None:
+    """output_dir/vocab.txt: the same bytes as --vocab_file (beside the Google checkpoint)."""
+    import tensorflow as tf
+
+    from bert_tf.checkpoints.google import VOCAB_NAME
+    from bert_tf.io import atomic_output, read_input_bytes
+
+    data = read_input_bytes(vocab_file, "--vocab_file")
+    tf.io.gfile.makedirs(output_dir)
+    with atomic_output(f"{output_dir.rstrip('/')}/{VOCAB_NAME}", "wb") as f:
+        f.write(data)
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -24,10 +24,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 from typing import Iterable, Sequence
 
 from bert_tf.errors import InputError
+from bert_tf.io import atomic_output
 
 IOB1, IOB2, IOBES = "IOB1", "IOB2", "IOBES"
 TAG_SCHEMES = (IOB1, IOB2, IOBES)
@@ -257,14 +257,9 @@ def _write_atomically(path: str | os.PathLike, text: str) -> None:
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    # atomic_output, not tempfile.mkstemp: mkstemp creates 0600 files whatever the umask.
+    with atomic_output(path) as f:
+        f.write(text)
 
 
 def write_labels(path: str | os.PathLike, labels: Sequence[str]) -> None:

@@ -143,14 +143,27 @@ class _Layout:
 
 
 class _GlueProcessor(DataProcessor):
-    """A GLUE task described by one ``_Layout`` per split."""
+    """A GLUE task described by one ``_Layout`` per split.
+
+    ``labels`` are the values in the files, in id order; ``label_names`` (where the task defines
+    names for them, as the GLUE paper and TFDS do) replace them in the examples, and so in
+    labels.txt, predictions and exported models: a served SST-2 model answers "positive", not "1".
+    """
     labels: List[str] = ["0", "1"]
+    label_names: Optional[List[str]] = None
     train: _Layout
     dev: _Layout
     test: _Layout
 
     def get_labels(self) -> List[str]:
-        return list(self.labels)
+        return list(self.label_names or self.labels)
+
+    def _check_label(self, label: str, path: str, line: int) -> Label:
+        if self.is_regression or not self.label_names:
+            return super()._check_label(label, path, line)
+        if label not in self.labels:
+            raise _row_error(path, line, f"label {label!r} is not one of {self.labels}")
+        return self.label_names[self.labels.index(label)]
 
     def get_train_examples(self, data_dir):
         return self._read(data_dir, self.train, "train")
@@ -182,12 +195,14 @@ class _GlueProcessor(DataProcessor):
 
 class ColaProcessor(_GlueProcessor):
     """CoLA: train/dev have no header (source, label, original-label, sentence)."""
+    label_names = ["unacceptable", "acceptable"]
     train = _Layout("train.tsv", 4, 3, None, 1, header=False, guid="index")
     dev = _Layout("dev.tsv", 4, 3, None, 1, header=False, guid="index")
     test = _Layout("test.tsv", 2, 1, None, None, guid="index")
 
 
 class Sst2Processor(_GlueProcessor):
+    label_names = ["negative", "positive"]
     train = _Layout("train.tsv", 2, 0, None, 1, guid="index")
     dev = _Layout("dev.tsv", 2, 0, None, 1, guid="index")
     test = _Layout("test.tsv", 2, 1, None, None, guid="index")
@@ -195,6 +210,7 @@ class Sst2Processor(_GlueProcessor):
 
 class MrpcProcessor(_GlueProcessor):
     """MRPC: Quality, #1 ID, #2 ID, #1 String, #2 String (test: index instead of Quality)."""
+    label_names = ["not_equivalent", "equivalent"]
     train = _Layout("train.tsv", 5, 3, 4, 0, guid="index")
     dev = _Layout("dev.tsv", 5, 3, 4, 0, guid="index")
     test = _Layout("test.tsv", 5, 3, 4, None, guid="index")
@@ -211,6 +227,7 @@ class StsbProcessor(_GlueProcessor):
 
 class QqpProcessor(_GlueProcessor):
     """QQP: id, qid1, qid2, question1, question2, is_duplicate (test: id, question1, question2)."""
+    label_names = ["not_duplicate", "duplicate"]
     train = _Layout("train.tsv", 6, 3, 4, 5)
     dev = _Layout("dev.tsv", 6, 3, 4, 5)
     test = _Layout("test.tsv", 3, 1, 2, None)
@@ -246,6 +263,7 @@ class RteProcessor(QnliProcessor):
 
 
 class WnliProcessor(_GlueProcessor):
+    label_names = ["not_entailment", "entailment"]
     train = _Layout("train.tsv", 4, 1, 2, 3)
     dev = _Layout("dev.tsv", 4, 1, 2, 3)
     test = _Layout("test.tsv", 3, 1, 2, None)
@@ -497,3 +515,14 @@ def get_processor(task_name: str, **kwargs) -> DataProcessor:
         raise InputError(f"unknown task name {task_name!r}; known tasks: "
                          f"{', '.join(sorted(PROCESSORS))}")
     return PROCESSORS[name](**kwargs)
+
+
+def submission_label(task_name: str, label: str) -> str:
+    """The value the GLUE leaderboard's `<TASK>.tsv` expects for a predicted label: the data
+    files' value ("0"/"1") where the task names its labels (SST-2's "positive" is "1"), else the
+    label itself."""
+    processor = PROCESSORS.get(normalize_task_name(task_name))
+    names = getattr(processor, "label_names", None)
+    if isinstance(processor, type) and names and label in names:
+        return processor.labels[names.index(label)]
+    return label

@@ -42,6 +42,7 @@ from typing import Any, Sequence
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.io import atomic_output
 from bert_tf.serving.export import ExportError, ExportSpec
 from bert_tf.serving.modules import ServingModule
 
@@ -280,16 +281,9 @@ def check_output_path(output_path: str | os.PathLike, overwrite: bool = False) -
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
-                               dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    # atomic_output, not tempfile.mkstemp: mkstemp creates 0600 files whatever the umask.
+    with atomic_output(path, "wb") as f:
+        f.write(data)
 
 
 def _tf_text_version() -> str:

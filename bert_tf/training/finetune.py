@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.config import BertConfig
+from bert_tf.data.glue import submission_label
 from bert_tf.training.options import TrainingError
 from bert_tf.training.reporting import write_eval_results, write_lines
 from bert_tf.training.strategy import is_chief
@@ -94,7 +95,8 @@ class ClassifierTrainer(Trainer):
         """Runs the model on every example once: {"logits" [N, C] float32, "loss" [N],
         "labels" [N]} (None if SIGTERM stopped it)."""
         self.check_batch_size("batch size", batch_size)
-        outputs = self.infer(*self.task.inference_dataset(examples, batch_size, with_labels))
+        outputs = self.infer(*self.task.inference_dataset(examples, batch_size, with_labels),
+                             label="predict")
         if outputs is None:
             return None
         out = ordered_examples(outputs)
@@ -119,7 +121,8 @@ class ClassifierTrainer(Trainer):
             probs = np.exp(logits - logits.max(-1, keepdims=True))
             probs /= probs.sum(-1, keepdims=True)
             rows = ["\t".join(str(float(p)) for p in row) for row in probs]
-            values = [self.labels[int(np.argmax(row))] for row in logits]
+            values = [submission_label(task_name, self.labels[int(np.argmax(row))])
+                      for row in logits]
         write_lines(results_path, rows)
         write_lines(submission_path, ["index\tprediction"] +
                     [f"{i}\t{value}" for i, value in enumerate(values)])

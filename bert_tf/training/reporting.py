@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.progress import format_duration  # noqa: F401 (re-exported for the Trainer)
 from bert_tf.training.options import TrainingError
 
 EVAL_RESULTS_FILE = "eval_results.txt"
@@ -64,14 +65,6 @@ def append_json_line(path: str, record: Mapping[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps({k: (int(v) if k == "global_step" else float(v))
                             for k, v in record.items()}, sort_keys=True) + "\n")
-
-
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    h, rem = divmod(int(round(seconds)), 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}"
 
 
 def check_writable(directory: str) -> None:

@@ -49,6 +49,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.progress import Progress
 from bert_tf.training import reporting
 from bert_tf.training.options import TrainerOptions, TrainingError
 from bert_tf.training.run_control import CheckpointStore, NonFiniteLossError, SigtermWatch
@@ -311,14 +312,24 @@ class Trainer:
         last_saved = start if self.resumed_from == start else None
         interval = reporting.Interval(len(self.task.stat_names))
         step, early_stopped = start, False
+        # A progress line at least every bert_tf.progress.DEFAULT_INTERVAL (30 s) whatever
+        # log_steps is, and one after the first step alone (its time includes tracing and input
+        # start-up). Workers of a multi-worker run must cut the same chunks: no timing there.
+        pace, seconds_per_step = Progress("train", total, bar=False), None
         while step < total:
             n = min(opts.steps_per_loop, total - step,
                     *(every - step % every for every in
                       (opts.log_steps, opts.save_checkpoints_steps, opts.eval_every_n_steps)
                       if every))
+            if step == start:
+                n = 1
+            elif seconds_per_step and not self.multi_worker:
+                n = min(n, max(1, int(pace.interval / seconds_per_step)))
             t0 = time.perf_counter()
             out = self._run_steps(iterator, n, train_data)
-            step = self.step
+            first, step = step == start, self.step
+            if not first:
+                seconds_per_step = (time.perf_counter() - t0) / n
             if not bool(out["finite"]):
                 raise NonFiniteLossError(
                     f"loss is {float(out['last_loss'])} at step {step}: training stopped and "
@@ -335,9 +346,11 @@ class Trainer:
                 logger.warning("stopped by SIGTERM at step %d (checkpoint saved)", step)
                 self._say(f"Stopped by SIGTERM at step {step}; checkpoint saved")
                 return TrainResult(step, preempted=True, resumed_from=self.resumed_from)
-            if step % opts.log_steps == 0 or step >= total:
-                self._log_progress(writer, step, total, interval)
+            if (step % opts.log_steps == 0 or step >= total or first
+                    or (pace.due() and not self.multi_worker)):
+                self._log_progress(writer, step, total, interval, first)
                 interval = reporting.Interval(len(self.task.stat_names))
+                pace.mark()
             if step % opts.save_checkpoints_steps == 0 or step >= total:
                 self.store.save()
                 last_saved = step
@@ -389,7 +402,7 @@ class Trainer:
         logger.info("wrote Google checkpoint %s (weights of step %d)", path, step)
         return path
 
-    def _log_progress(self, writer, step, total, interval) -> None:
+    def _log_progress(self, writer, step, total, interval, first: bool = False) -> None:
         metrics = interval.metrics(self.task, self.options.train_batch_size
                                    * self.options.gradient_accumulation_steps)
         metrics["learning_rate"] = reporting.learning_rate(self.inner_optimizer)
@@ -399,25 +412,32 @@ class Trainer:
             eta = (total - step) * interval.seconds / max(interval.steps, 1)
             shown = "".join(f"  {name} {metrics[name]:.4f}" for name in
                             self.task.progress_metrics if name in metrics)
-            self._say(f"step {step}/{total}  loss {metrics['loss']:.4f}{shown}  "
-                      f"lr {metrics['learning_rate']:.3g}  "
+            timing = (f"first step {interval.seconds:.1f}s" if first else
                       f"{metrics['examples_per_second']:.1f} examples/s  "
                       f"ETA {reporting.format_duration(eta)}")
+            self._say(f"step {step}/{total}  loss {metrics['loss']:.4f}{shown}  "
+                      f"lr {metrics['learning_rate']:.3g}  {timing}")
 
     # -- evaluation and inference ------------------------------------------------------------
-    def infer(self, dataset_fn, num_batches: int) -> list[dict[str, np.ndarray]] | None:
+    def infer(self, dataset_fn, num_batches: int,
+              label: str = "inference") -> list[dict[str, np.ndarray]] | None:
         """Runs the task's `eval_step` on `num_batches` batches; every replica's outputs are
-        gathered. Returns one dict of numpy arrays per batch, or None if SIGTERM stopped it."""
+        gathered. Returns one dict of numpy arrays per batch, or None if SIGTERM stopped it.
+        Work longer than a few seconds shows progress lines (`label` n/N batches, ETA)."""
         if self._infer_fn is None:
             self._infer_fn = self._make_infer_fn()
         iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
         outputs = []
+        progress = Progress(label, num_batches, "batches", self.progress_stream, delay=5.0)
         with SigtermWatch(self.stop_flag, self.options.handle_sigterm) as watch:
-            for _ in range(num_batches):
+            for i in range(num_batches):
                 if watch.stop_requested():
                     self.preempted = True
+                    progress.close()
                     return None
                 outputs.append({k: v.numpy() for k, v in self._infer_fn(iterator).items()})
+                if self.is_chief:
+                    progress.update(i + 1)
         return outputs
 
     def evaluate(self, eval_data, write_results: bool = True,
@@ -428,7 +448,7 @@ class Trainer:
         self.check_batch_size("eval_batch_size", self.options.eval_batch_size)
         dataset_fn, num_batches = self.task.eval_dataset(eval_data, self.options.eval_batch_size)
         try:
-            outputs = self.infer(dataset_fn, num_batches)
+            outputs = self.infer(dataset_fn, num_batches, "eval")
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
             diagnosed = self.task.diagnose_data_error(eval_data, e)
             if diagnosed is not None:
