@@ -133,3 +133,7 @@ def main(argv):
 
 def _export_model_name() -> str:
     return FLAGS.export_model_name or FLAGS.task_name or "ner"
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -125,3 +125,7 @@ def main(argv):
                                       FLAGS.export_model_name)
         logging.info("exported the question-answering model to %s", path)
     logging.info("done")
+
+
+if __name__ == "__main__":
+    cli.run(main)
