@@ -42,6 +42,9 @@ flags.DEFINE_string("init_checkpoint", None,
                     "loaded). Ignored when --output_dir has a checkpoint (resume).")
 flags.DEFINE_bool("do_lower_case", True, "Lower-case input (True for uncased models).")
 flags.DEFINE_integer("max_seq_length", 128, "Sequence length after WordPiece (truncate/pad).")
+flags.DEFINE_integer("bucket_size", 16, "Pad each training/evaluation batch only to a multiple "
+                     "of this many tokens (training batches grouped by length, evaluation "
+                     "sorted by length; same per-example outputs); 0: pad to max_seq_length.")
 flags.DEFINE_bool("do_train", False, "Train on train examples.")
 flags.DEFINE_bool("do_eval", False, "Evaluate on dev examples.")
 flags.DEFINE_bool("do_predict", False, "Predict test examples.")
@@ -141,6 +144,7 @@ def main(argv):
                                tpu=FLAGS.tpu)
     options = FinetuneOptions(
         output_dir=FLAGS.output_dir, max_seq_length=FLAGS.max_seq_length,
+        bucket_size=FLAGS.bucket_size,
         do_lower_case=FLAGS.do_lower_case, train_batch_size=FLAGS.train_batch_size,
         eval_batch_size=FLAGS.eval_batch_size, predict_batch_size=FLAGS.predict_batch_size,
         learning_rate=FLAGS.learning_rate, num_train_epochs=FLAGS.num_train_epochs,

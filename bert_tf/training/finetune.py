@@ -84,7 +84,7 @@ class ClassifierTrainer(Trainer):
         options.validate()
         task = ClassificationTask(bert_config, vocab, labels, is_regression, task_name,
                                   options.max_seq_length, options.do_lower_case, pair_inputs,
-                                  seed=options.seed)
+                                  seed=options.seed, bucket_size=options.bucket_size)
         super().__init__(task, options, strategy=strategy, progress_stream=progress_stream)
         self.labels, self.is_regression = task.labels, task.is_regression
         self.num_classes, self.preprocessor = task.num_classes, task.preprocessor

@@ -38,12 +38,14 @@ class FinetuneOptions(TrainerOptions):
     """
 
     max_seq_length: int = 128
+    bucket_size: int = 16
     do_lower_case: bool = True
     predict_batch_size: int = 8
     num_train_epochs: float = 3.0
     warmup_proportion: float = 0.1
 
     POSITIVE = TrainerOptions.POSITIVE + ("max_seq_length", "predict_batch_size")
+    NON_NEGATIVE = TrainerOptions.NON_NEGATIVE + ("bucket_size",)  # 0: fixed length
 
     def validate(self) -> None:
         super().validate()
@@ -122,6 +124,8 @@ class ClassificationTask(Task):
       max_seq_length, do_lower_case: the in-graph BertPreprocessor's settings.
       pair_inputs: pack (text_a, text_b) pairs instead of single texts.
       seed: shuffling seed.
+      bucket_size: batches cut to a multiple of it instead of padded to max_seq_length
+        (training: examples grouped by length; evaluation: sorted by length); 0/None: fixed.
     """
 
     stat_names = ("nll", "correct", "examples")
@@ -130,7 +134,8 @@ class ClassificationTask(Task):
     def __init__(self, config, vocab, labels: Sequence[str] | None = None,
                  is_regression: bool = False, task_name: str = "tsv",
                  max_seq_length: int = 128, do_lower_case: bool = True,
-                 pair_inputs: bool = True, seed: int | None = None):
+                 pair_inputs: bool = True, seed: int | None = None,
+                 bucket_size: int | None = None):
         from bert_tf.text import BertPreprocessor
 
         super().__init__(as_config(config))
@@ -143,6 +148,7 @@ class ClassificationTask(Task):
         self.progress_metrics = () if self.is_regression else ("accuracy",)
         self.task_name, self.pair_inputs, self.seed = task_name, bool(pair_inputs), seed
         self.config.check_max_seq_length(max_seq_length, "max_seq_length")
+        self.max_seq_length, self.bucket_size = max_seq_length, bucket_size or None
         self.preprocessor = BertPreprocessor(
             vocab, do_lower_case=do_lower_case, seq_length=max_seq_length,
             max_position_embeddings=self.config.max_position_embeddings)
@@ -170,10 +176,12 @@ class ClassificationTask(Task):
             ds = tf.data.Dataset.from_tensor_slices(data)
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
             ds = ds.repeat().shuffle(min(n, 100000), seed=self.seed)
-            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
-                          drop_remainder=True)
+            # Tokenized in batches (one graph call per batch), then (re)batched per replica.
+            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size))
             ds = ds.map(lambda a, b, y: (self._features(a, b), y),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+                        num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+            ds = self.training_batches(ds, global_batch_size, input_context,
+                                       self.max_seq_length)
             return ds.prefetch(tf.data.AUTOTUNE)
 
         return dataset_fn
@@ -188,22 +196,34 @@ class ClassificationTask(Task):
         n = len(columns["label"])
         if not n:
             raise TrainingError("no examples to evaluate or predict")
-        padded = math.ceil(n / global_batch_size) * global_batch_size
-        take = np.arange(padded) % n
-        data = (columns["text_a"][take].astype(str), columns["text_b"][take].astype(str),
-                columns["label"][take], (np.arange(padded) < n).astype(np.float32),
-                np.arange(padded, dtype=np.int64))
+        text_a, text_b = columns["text_a"].astype(str), columns["text_b"].astype(str)
+        if self.bucket_size:  # sorted by length: batches of similar lengths, short buckets
+            from bert_tf.data.bucketing import length_order
+
+            take, weight = length_order(self._lengths(text_a, text_b), global_batch_size)
+        else:
+            padded = math.ceil(n / global_batch_size) * global_batch_size
+            take, weight = np.arange(padded) % n, (np.arange(padded) < n).astype(np.float32)
+        data = (text_a[take], text_b[take], columns["label"][take], weight,
+                take.astype(np.int64))
 
         def dataset_fn(input_context):
             ds = tf.data.Dataset.from_tensor_slices(data)
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
+            ds = ds.batch(global_batch_size // input_context.num_input_pipelines,
                           drop_remainder=True)
             ds = ds.map(lambda a, b, y, w, i: (self._features(a, b), y, w, i),
                         num_parallel_calls=tf.data.AUTOTUNE)
+            ds = self.inference_batches(ds, global_batch_size, input_context)
             return ds.prefetch(tf.data.AUTOTUNE)
 
-        return dataset_fn, padded // global_batch_size
+        return dataset_fn, len(take) // global_batch_size
+
+    def _lengths(self, text_a, text_b) -> np.ndarray:
+        """The examples' packed lengths (int [N]): one tokenization pass to sort them."""
+        ds = tf.data.Dataset.from_tensor_slices((text_a, text_b)).batch(512)
+        ds = ds.map(lambda a, b: tf.reduce_sum(self._features(a, b)["input_mask"], axis=1))
+        return np.concatenate([x.numpy() for x in ds])
 
     # -- objective and metrics ---------------------------------------------------------------
     def per_example_loss(self, logits, labels):
