@@ -71,6 +71,13 @@ flags.DEFINE_bool("header", False, "tsv/csv: the files' first row is a header.")
 flags.DEFINE_list("labels", None, "tsv/csv: the labels in id order (default: learned from the "
                   "training file in first-seen order).")
 flags.DEFINE_bool("regression", False, "tsv/csv: the label is a float score (MSE loss).")
+flags.DEFINE_bool("multi_label", False, "tsv/csv: each example has any number of labels, "
+                  "joined by --label_separator in the label column (sigmoid outputs, binary "
+                  "cross-entropy; eval: eval_micro_f1, eval_macro_f1, eval_exact_match).")
+flags.DEFINE_string("label_separator", ",", "--multi_label: separator of the labels in the "
+                    "label column (and in the predictions file).")
+flags.DEFINE_float("label_threshold", 0.5, "--multi_label: a label is predicted when its "
+                   "probability exceeds this.")
 flags.DEFINE_string("xnli_language", "zh", "xnli: the language of the dev/test rows.")
 flags.DEFINE_string("export_dir", None, "After training, export the classifier as a TF Serving "
                     "SavedModel (strings in) to <export_dir>/<export_model_name>/<version>.")
@@ -96,7 +103,15 @@ def processor_kwargs(task: str) -> dict:
                       regression=FLAGS.regression)
         if FLAGS.labels:
             kwargs["labels"] = FLAGS.labels
+        if FLAGS.multi_label:
+            if FLAGS.regression or not FLAGS.label_separator:
+                raise InputError("--multi_label needs a non-empty --label_separator and no "
+                                 "--regression")
+            kwargs["label_separator"] = FLAGS.label_separator
         return kwargs
+    if FLAGS.multi_label:
+        raise InputError(f"--multi_label is for your own files (--task_name=tsv or csv), not "
+                         f"--task_name={task}")
     if task == "xnli":
         return {"language": FLAGS.xnli_language}
     return {}
@@ -144,7 +159,8 @@ def main(argv):
                                tpu=FLAGS.tpu)
     options = FinetuneOptions(
         output_dir=FLAGS.output_dir, max_seq_length=FLAGS.max_seq_length,
-        bucket_size=FLAGS.bucket_size,
+        bucket_size=FLAGS.bucket_size, multi_label=FLAGS.multi_label,
+        label_threshold=FLAGS.label_threshold, label_separator=FLAGS.label_separator,
         do_lower_case=FLAGS.do_lower_case, train_batch_size=FLAGS.train_batch_size,
         eval_batch_size=FLAGS.eval_batch_size, predict_batch_size=FLAGS.predict_batch_size,
         learning_rate=FLAGS.learning_rate, num_train_epochs=FLAGS.num_train_epochs,
@@ -169,7 +185,9 @@ def main(argv):
 
         spec = ExportSpec("classifier", config, vocab, do_lower_case=FLAGS.do_lower_case,
                           max_seq_length=FLAGS.max_seq_length,
-                          labels=result["trainer"].labels)
+                          labels=result["trainer"].labels, multi_label=FLAGS.multi_label,
+                          threshold=FLAGS.label_threshold,
+                          label_separator=FLAGS.label_separator)
         path = export_from_checkpoint(spec, FLAGS.output_dir, FLAGS.export_dir,
                                       _export_model_name(task))
         logging.info("exported the classifier to %s", path)

@@ -43,6 +43,9 @@ class FinetuneOptions(TrainerOptions):
     predict_batch_size: int = 8
     num_train_epochs: float = 3.0
     warmup_proportion: float = 0.1
+    multi_label: bool = False  # MultiLabelClassificationTask: sigmoid outputs, BCE loss
+    label_threshold: float = 0.5  # multi-label decision threshold on each probability
+    label_separator: str = ","  # joins the predicted labels of a multi-label example
 
     POSITIVE = TrainerOptions.POSITIVE + ("max_seq_length", "predict_batch_size")
     NON_NEGATIVE = TrainerOptions.NON_NEGATIVE + ("bucket_size",)  # 0: fixed length
@@ -51,6 +54,9 @@ class FinetuneOptions(TrainerOptions):
         super().validate()
         if not self.num_train_epochs > 0:
             raise TrainingError(f"num_train_epochs must be > 0, got {self.num_train_epochs!r}")
+        if not 0.0 < self.label_threshold < 1.0:
+            raise TrainingError(f"label_threshold must be in (0, 1), got "
+                                f"{self.label_threshold!r}")
         if not 0.0 <= self.warmup_proportion <= 1.0:
             raise TrainingError(f"warmup_proportion must be in [0, 1], got "
                                 f"{self.warmup_proportion!r}")
@@ -130,6 +136,7 @@ class ClassificationTask(Task):
 
     stat_names = ("nll", "correct", "examples")
     default_eval_metric = "eval_loss"
+    min_labels = 2
 
     def __init__(self, config, vocab, labels: Sequence[str] | None = None,
                  is_regression: bool = False, task_name: str = "tsv",
@@ -141,9 +148,9 @@ class ClassificationTask(Task):
         super().__init__(as_config(config))
         self.is_regression = bool(is_regression)
         self.labels = [] if self.is_regression else [str(x) for x in (labels or [])]
-        if not self.is_regression and len(self.labels) < 2:
-            raise TrainingError(f"a classification task needs at least 2 labels, got "
-                                f"{self.labels}")
+        if not self.is_regression and len(self.labels) < self.min_labels:
+            raise TrainingError(f"a {type(self).__name__} needs at least {self.min_labels} "
+                                f"label(s), got {self.labels}")
         self.num_classes = 1 if self.is_regression else len(self.labels)
         self.progress_metrics = () if self.is_regression else ("accuracy",)
         self.task_name, self.pair_inputs, self.seed = task_name, bool(pair_inputs), seed
@@ -164,11 +171,14 @@ class ClassificationTask(Task):
         return load_google_checkpoint(model, path, strict=True, optional_groups=("classifier",))
 
     # -- data --------------------------------------------------------------------------------
+    def _columns(self, examples, with_labels: bool) -> dict[str, np.ndarray]:
+        return examples_to_arrays(examples, self.labels, self.is_regression, with_labels)
+
     def _features(self, text_a, text_b):
         return self.preprocessor((text_a, text_b) if self.pair_inputs else text_a)
 
     def train_dataset(self, examples, global_batch_size):
-        columns = examples_to_arrays(examples, self.labels, self.is_regression)
+        columns = self._columns(examples, with_labels=True)
         data = (columns["text_a"].astype(str), columns["text_b"].astype(str), columns["label"])
         n = len(columns["label"])
 
@@ -192,7 +202,7 @@ class ClassificationTask(Task):
     def inference_dataset(self, examples, global_batch_size, with_labels):
         """Every example once, padded with weight-0 copies to a multiple of the global batch;
         returns (dataset_fn, number of batches)."""
-        columns = examples_to_arrays(examples, self.labels, self.is_regression, with_labels)
+        columns = self._columns(examples, with_labels)
         n = len(columns["label"])
         if not n:
             raise TrainingError("no examples to evaluate or predict")
@@ -280,3 +290,72 @@ class ClassificationTask(Task):
         if not self.is_regression:
             files[LABELS_NAME] = self.labels
         return files
+
+
+def multi_hot(examples: Sequence[Any], labels: Sequence[str], with_labels: bool = True
+              ) -> np.ndarray:
+    """float32 [N, C]: 1 where the example (label: a tuple of label strings) has label c."""
+    index = {label: i for i, label in enumerate(labels)}
+    out = np.zeros([len(examples), len(labels)], np.float32)
+    for row, ex in zip(out, examples if with_labels else ()):
+        names = (ex.label,) if isinstance(ex.label, str) else tuple(ex.label or ())
+        for name in names:
+            if name not in index:
+                raise TrainingError(f"example {ex.guid}: label {name!r} is not one of the "
+                                    f"task's labels {list(labels)}")
+            row[index[name]] = 1.0
+    return out
+
+
+class MultiLabelClassificationTask(ClassificationTask):
+    """Multi-label classification: every label is an independent yes/no (sigmoid outputs).
+
+    Each example's label is a tuple of label strings (`TsvProcessor(label_separator=...)`).
+    Loss: binary cross-entropy averaged over the labels, Google's mean over the global batch;
+    a label is predicted when its probability exceeds `threshold`. Evaluation: micro/macro F1
+    and exact match (`bert_tf.data.metrics.multi_label_metrics`) plus eval_loss.
+
+    Args: as `ClassificationTask` (no regression), plus
+      threshold: the decision threshold on each label's probability, in (0, 1).
+    """
+
+    min_labels = 1
+
+    def __init__(self, config, vocab, labels: Sequence[str], threshold: float = 0.5, **kwargs):
+        if not 0.0 < threshold < 1.0:
+            raise TrainingError(f"the multi-label threshold must be in (0, 1), got {threshold!r}")
+        super().__init__(config, vocab, labels=labels, **kwargs)
+        self.threshold = float(threshold)
+        self.progress_metrics = ("exact_match",)
+
+    def _columns(self, examples, with_labels):
+        columns = examples_to_arrays(examples, None, True, with_labels=False)
+        columns["label"] = multi_hot(examples, self.labels, with_labels)
+        return columns
+
+    def per_example_loss(self, logits, labels):
+        """Binary cross-entropy averaged over the labels (float32 [B])."""
+        logits = tf.cast(logits, tf.float32)
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(tf.cast(labels, tf.float32), logits)
+        return tf.reduce_mean(bce, axis=-1)
+
+    def predicted(self, logits):
+        """bool [B, C]: probability > threshold, i.e. logit > logit(threshold)."""
+        return tf.cast(logits, tf.float32) > math.log(self.threshold / (1.0 - self.threshold))
+
+    def _correct(self, logits, labels):
+        return tf.cast(tf.reduce_all(tf.equal(self.predicted(logits), labels > 0.5), axis=-1),
+                       tf.float32)
+
+    def train_metrics(self, stats):
+        return {"exact_match": float(stats[1]) / max(float(stats[2]), 1.0)}
+
+    def aggregate_eval(self, outputs):
+        from bert_tf.data.metrics import multi_label_metrics
+
+        out = ordered_examples(outputs)
+        probabilities = 1.0 / (1.0 + np.exp(-out["logits"].astype(np.float64)))
+        metrics = multi_label_metrics(probabilities > self.threshold, out["label"] > 0.5)
+        results = {f"eval_{name}": value for name, value in metrics.items()}
+        results["eval_loss"] = float(np.mean(out["loss"]))
+        return results
