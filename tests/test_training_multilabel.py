@@ -83,12 +83,12 @@ def test_cli_learns_a_multilabel_task_and_exports_it(tmp_path, pretrained):
                             "global_step"}
     assert float(results["eval_exact_match"]) >= 0.9, results
     assert float(results["eval_macro_f1"]) >= 0.9, results
-    # test_results.tsv: every label's probability; tsv.tsv: the labels above 0.5.
+    # test_results.tsv: every label's probability; TSV.tsv: the labels above 0.5.
     probs = np.loadtxt(out / "test_results.tsv", delimiter="\t")
     labels = (out / "labels.txt").read_text().split()
     assert probs.shape == (12, 2) and sorted(labels) == ["neg", "pos"]
     predicted = [line.split("\t")[1] if "\t" in line else ""
-                 for line in (out / "tsv.tsv").read_text().splitlines()[1:]]
+                 for line in (out / "TSV.tsv").read_text().splitlines()[1:]]
     assert predicted == [",".join(l for l, p in zip(labels, row) if p > 0.5) for row in probs]
     truth = [y for _, _, y in _rows(12, 2)]
     assert np.mean([set(a.split(",")) == set(b.split(","))

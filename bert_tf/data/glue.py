@@ -84,8 +84,9 @@ def read_tsv(path: str, delimiter: str = "\t", quotechar: Optional[str] = None) 
         return rows
 
 
-def _row_error(path: str, line: int, msg: str) -> ValueError:
-    return ValueError(f"{path}, line {line}: {msg}")
+def _row_error(path: str, line: int, msg: str) -> InputError:
+    # Bad data in the user's file: InputError (a ValueError), one line from the command line.
+    return InputError(f"{path}, line {line}: {msg}")
 
 
 class DataProcessor:
