@@ -61,6 +61,11 @@ demo: $(STAMP)
 	  --max_eval_steps=20 --max_seq_length=$(DEMO_SEQ) --max_predictions_per_seq=10 \
 	  --num_train_steps=$(DEMO_STEPS) --num_warmup_steps=300 --learning_rate=1e-3 --log_steps=250 --seed=1
 	cp $(DEMO)/vocab.txt $(DEMO)/pretrain/vocab.txt
+	@echo "   fill-mask with the pretrained model (bert_tf.pipeline through its command line):"
+	$(PY) -m bert_tf.cli.predict --model=$(DEMO)/pretrain --task=fill-mask --top_k=3 --max_seq_length=$(DEMO_SEQ) \
+	  --text="Open a [MASK] to the mail server and send the message." \
+	  --text="Wait until every worker [MASK] has finished its task." \
+	  --text="Return the [MASK] of the file as a string."
 	@echo "== stage 4/7 [$$(date +%T)] fine-tuning: docs_topic (which module family a docstring sentence is from)"
 	$(PY) -m bert_tf.data.demo topics --output_dir=$(DEMO)/$(DEMO_MODEL)
 	$(PY) run_classifier.py --task_name=tsv --data_dir=$(DEMO)/$(DEMO_MODEL) --header \

@@ -10,6 +10,7 @@ INSTALL_REQUIRES = [
     "tensorflow-serving-api==2.21.*",
     "absl-py>=2.1",
     "numpy>=1.26",
+    "safetensors==0.8.0",
 ]
 
 setup(

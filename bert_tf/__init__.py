@@ -20,11 +20,14 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _EXPORTS = {"BertConfig": "bert_tf.config", "ConfigError": "bert_tf.config",
             "BertClassifier": "bert_tf.models", "BertEncoder": "bert_tf.models",
             "BertPretrainer": "bert_tf.models", "BertPreprocessor": "bert_tf.text",
-            "BertTokenClassifier": "bert_tf.models", "BertTokenizer": "bert_tf.text"}
+            "BertTokenClassifier": "bert_tf.models", "BertTokenizer": "bert_tf.text",
+            "SentenceEmbedder": "bert_tf.models", "Pretrained": "bert_tf.pretrained",
+            "from_pretrained": "bert_tf.pretrained", "pipeline": "bert_tf.pipelines"}
 
 __version__ = "0.1.0"
 __all__ = ["BertClassifier", "BertConfig", "BertEncoder", "BertPreprocessor", "BertPretrainer",
-           "BertTokenClassifier", "BertTokenizer", "ConfigError", "__version__"]
+           "BertTokenClassifier", "BertTokenizer", "ConfigError", "Pretrained", "SentenceEmbedder",
+           "__version__", "from_pretrained", "pipeline"]
 
 
 def _check_backend() -> None:

@@ -20,6 +20,7 @@ from bert_tf.io import atomic_output
 
 # Google's `hidden_act` names. "gelu" is the tanh approximation, as in Google's modeling.py.
 HIDDEN_ACTS = ("gelu", "gelu_exact", "relu", "tanh")
+DEFAULT_LAYER_NORM_EPS = 1e-12
 
 # Fields every released bert_config.json carries and that fix the weights' shapes or the
 # function computed: a file without one of them is refused instead of silently taking Google's
@@ -56,6 +57,9 @@ class BertConfig:
     max_position_embeddings: int = 512
     type_vocab_size: int = 16
     initializer_range: float = 0.02
+    # Not in Google's configs (their LayerNorm eps is fixed at 1e-12); Hugging Face configs carry
+    # it as `layer_norm_eps`. Written to JSON only when it differs from Google's value.
+    layer_norm_eps: float = DEFAULT_LAYER_NORM_EPS
     extra: dict = dataclasses.field(default_factory=dict)
     source: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
@@ -85,6 +89,10 @@ class BertConfig:
         value = self.initializer_range
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError(f"{self._where('initializer_range')} must be a positive number, "
+                              f"got {value!r}")
+        value = self.layer_norm_eps
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ConfigError(f"{self._where('layer_norm_eps')} must be a number in (0, 1), "
                               f"got {value!r}")
         if self.hidden_act not in HIDDEN_ACTS:
             raise ConfigError(f"{self._where('hidden_act')} must be one of {list(HIDDEN_ACTS)} "
@@ -156,6 +164,8 @@ class BertConfig:
     def to_dict(self) -> dict[str, Any]:
         """Google's field names and values (plus any extra keys read from a file)."""
         out = {name: getattr(self, name) for name in self.field_names()}
+        if out["layer_norm_eps"] == DEFAULT_LAYER_NORM_EPS:
+            del out["layer_norm_eps"]  # keeps Google's bert_config.json byte for byte
         out.update(copy.deepcopy(self.extra))
         return out
 

@@ -53,11 +53,12 @@ def activation(name: str | None):
     raise ValueError(f"unsupported hidden_act: {name!r}")
 
 
-def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """LayerNorm over the last axis (biased variance, eps 1e-12)."""
+def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+               eps: float = LAYER_NORM_EPS) -> np.ndarray:
+    """LayerNorm over the last axis (biased variance, eps 1e-12 unless given)."""
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + LAYER_NORM_EPS) * gamma + beta
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -75,8 +76,9 @@ def _dense(arrays: Mapping[str, np.ndarray], scope: str, x: np.ndarray) -> np.nd
     return x @ _f64(arrays, scope + "/kernel") + _f64(arrays, scope + "/bias")
 
 
-def _ln(arrays: Mapping[str, np.ndarray], scope: str, x: np.ndarray) -> np.ndarray:
-    return layer_norm(x, _f64(arrays, scope + "/gamma"), _f64(arrays, scope + "/beta"))
+def _ln(arrays: Mapping[str, np.ndarray], scope: str, x: np.ndarray,
+        eps: float = LAYER_NORM_EPS) -> np.ndarray:
+    return layer_norm(x, _f64(arrays, scope + "/gamma"), _f64(arrays, scope + "/beta"), eps)
 
 
 def bert_forward(
@@ -109,6 +111,7 @@ def bert_forward(
     if S > int(config["max_position_embeddings"]):
         raise ValueError("sequence longer than max_position_embeddings")
     act = activation(config.get("hidden_act", "gelu"))
+    eps = float(config.get("layer_norm_eps", LAYER_NORM_EPS))  # Hugging Face configs set it
 
     # Embeddings.
     x = (
@@ -116,7 +119,7 @@ def bert_forward(
         + _f64(arrays, "bert/embeddings/position_embeddings")[:S][None, :, :]
         + _f64(arrays, "bert/embeddings/token_type_embeddings")[token_type_ids]
     )
-    x = _ln(arrays, "bert/embeddings/LayerNorm", x)
+    x = _ln(arrays, "bert/embeddings/LayerNorm", x, eps)
 
     # Additive mask [B, 1, 1, S_to]: depends only on the key position.
     adder = ((1.0 - input_mask) * MASK_ADDER)[:, None, None, :]
@@ -134,10 +137,10 @@ def bert_forward(
         probs = softmax(scores, axis=-1)
         ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(B, S, H)
         attn_out = _dense(arrays, p + "attention/output/dense", ctx)
-        x = _ln(arrays, p + "attention/output/LayerNorm", x + attn_out)
+        x = _ln(arrays, p + "attention/output/LayerNorm", x + attn_out, eps)
         inter = act(_dense(arrays, p + "intermediate/dense", x))
         out = _dense(arrays, p + "output/dense", inter)
-        x = _ln(arrays, p + "output/LayerNorm", x + out)
+        x = _ln(arrays, p + "output/LayerNorm", x + out, eps)
         encoder_outputs.append(x)
 
     pooled = np.tanh(_dense(arrays, "bert/pooler/dense", x[:, 0]))
@@ -154,7 +157,8 @@ def masked_lm_log_probs(
     gathered = seq[np.arange(B)[:, None], positions]  # [B, M, H]
     act = activation(config.get("hidden_act", "gelu"))
     h = act(_dense(arrays, "cls/predictions/transform/dense", gathered))
-    h = _ln(arrays, "cls/predictions/transform/LayerNorm", h)
+    h = _ln(arrays, "cls/predictions/transform/LayerNorm", h,
+            float(config.get("layer_norm_eps", LAYER_NORM_EPS)))
     logits = h @ _f64(arrays, "bert/embeddings/word_embeddings").T + _f64(
         arrays, "cls/predictions/output_bias"
     )

@@ -10,10 +10,11 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 
 import keras_hub
 
-from bert_tf.config import BertConfig
+from bert_tf.config import DEFAULT_LAYER_NORM_EPS, BertConfig, ConfigError
 from bert_tf.models.encoder import BertEncoder
 
 logger = logging.getLogger("bert_tf")
@@ -44,8 +45,12 @@ def _copy(pairs, direction: str) -> None:
 
 def _check_representable(config: BertConfig) -> None:
     if config.hidden_act != "gelu":
-        raise ValueError(f"keras_hub BertBackbone always uses tanh-GELU; this config has "
-                         f"hidden_act={config.hidden_act!r}")
+        raise ConfigError(f"keras_hub BertBackbone always uses tanh-GELU; this config has "
+                          f"hidden_act={config.hidden_act!r} (e.g. a Hugging Face model, whose "
+                          f"'gelu' is the exact erf GELU)")
+    if config.layer_norm_eps != DEFAULT_LAYER_NORM_EPS:
+        raise ConfigError(f"keras_hub BertBackbone's LayerNorm epsilon is fixed at 1e-12; this "
+                          f"config has layer_norm_eps={config.layer_norm_eps}")
     if config.attention_probs_dropout_prob != config.hidden_dropout_prob:
         logger.warning(
             "keras_hub BertBackbone has one dropout rate; using hidden_dropout_prob=%s for "
@@ -81,3 +86,25 @@ def from_keras_hub_backbone(backbone: keras_hub.models.BertBackbone) -> BertEnco
     encoder = BertEncoder(config)
     _copy(_paired_layers(encoder, backbone), "from_hub")
     return encoder
+
+
+def save_keras_hub_preset(encoder: BertEncoder, vocab_tokens: list[str], do_lower_case: bool,
+                          path: str | os.PathLike) -> str:
+    """Writes a keras-hub preset directory (BertBackbone + BertTokenizer) that
+    `keras_hub.models.BertBackbone.from_preset(path)` and `keras_hub.models.BertTextClassifier
+    .from_preset(path, num_classes=...)` load. Returns the directory."""
+    path = os.fspath(path)
+    os.makedirs(path, exist_ok=True)
+    to_keras_hub_backbone(encoder).save_to_preset(path)
+    keras_hub.tokenizers.BertTokenizer(vocabulary=list(vocab_tokens),
+                                       lowercase=do_lower_case).save_to_preset(path)
+    return path
+
+
+def load_keras_hub_preset(path: str | os.PathLike) -> tuple[BertEncoder, list[str], bool]:
+    """(BertEncoder, vocab tokens, lowercase) from a keras-hub BERT preset directory."""
+    path = os.fspath(path)
+    backbone = keras_hub.models.BertBackbone.from_preset(path)
+    tokenizer = keras_hub.tokenizers.BertTokenizer.from_preset(path)
+    return from_keras_hub_backbone(backbone), list(tokenizer.get_vocabulary()), bool(
+        tokenizer.lowercase)

@@ -14,6 +14,7 @@ import keras
 
 # Groups of variables; a checkpoint may carry heads a model lacks (and they are then unused).
 ENCODER, MASKED_LM, NEXT_SENTENCE, CLASSIFIER = "encoder", "masked_lm", "next_sentence", "classifier"
+SPAN_QA = "span_qa"  # run_squad's [2, H] head: cls/squad/output_weights, cls/squad/output_bias
 
 # Training-state variables in Google's checkpoints that are never model weights.
 OPTIMIZER_SUFFIXES = ("/adam_m", "/adam_v")
@@ -36,6 +37,8 @@ def group_of(name: str) -> str:
         return MASKED_LM
     if name.startswith("cls/seq_relationship/"):
         return NEXT_SENTENCE
+    if name.startswith("cls/squad/"):
+        return SPAN_QA
     if name in ("output_weights", "output_bias"):
         return CLASSIFIER
     return ENCODER
@@ -102,7 +105,7 @@ def google_name_table(model: keras.Model) -> list[Entry]:
     """Every variable of a BertEncoder, BertPretrainer or BertClassifier with its Google name.
 
     Models are recognised by their parts: an `encoder` (or the model is the encoder), and
-    optional `masked_lm`, `next_sentence` and `classifier` heads.
+    optional `masked_lm`, `next_sentence`, `classifier` and `span_head` (BertSpanQA) heads.
     """
     encoder = model if _is_encoder(model) else getattr(model, "encoder", None)
     if not _is_encoder(encoder):
@@ -117,7 +120,8 @@ def google_name_table(model: keras.Model) -> list[Entry]:
                                MASKED_LM)
         entries.append(_entry("cls/predictions/output_bias", masked_lm._bias, MASKED_LM))
     for attr, prefix, group in (("next_sentence", "cls/seq_relationship/", NEXT_SENTENCE),
-                                ("classifier", "", CLASSIFIER)):
+                                ("classifier", "", CLASSIFIER),
+                                ("span_head", "cls/squad/", SPAN_QA)):
         head = getattr(model, attr, None)
         if head is not None:
             entries.append(_entry(f"{prefix}output_weights", head.output_weights, group))

@@ -115,6 +115,28 @@ def define_model_flags(init_checkpoint_help: str) -> None:
                       "beside the checkpoint; none for a regression head).")
 
 
+def define_question_answering_flags() -> None:
+    """Google's run_squad question/answer flags, shared by run_squad.py and the export tool
+    (each script defines its own --doc_stride: the export tool's also serves token_classifier)."""
+    from absl import flags
+
+    flags.DEFINE_integer("max_query_length", 64, "question_answering: questions are cut to "
+                         "this many WordPiece tokens.")
+    flags.DEFINE_integer("max_answer_length", 30, "question_answering: longest answer, in "
+                         "WordPiece tokens.")
+    flags.DEFINE_bool("version_2_with_negative", False, "question_answering: SQuAD v2.0, "
+                      "questions may have no answer.")
+    flags.DEFINE_float("null_score_diff_threshold", 0.0, "question_answering (v2): answer "
+                       "nothing when null score - best span score exceeds this.")
+
+
+def question_answering_kwargs(flag_values) -> dict:
+    """The flags of `define_question_answering_flags` as keyword arguments (ExportSpec)."""
+    return {name: getattr(flag_values, name) for name in (
+        "max_query_length", "max_answer_length", "version_2_with_negative",
+        "null_score_diff_threshold")}
+
+
 def run(main: Callable[[list[str]], None],
         user_errors: tuple[type[BaseException], ...] = ()) -> None:
     """`absl.app.run(main)` for a command: user errors (USER_ERRORS + the command's

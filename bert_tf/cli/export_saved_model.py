@@ -28,7 +28,9 @@ cli.define_model_flags("Google-format checkpoint prefix or directory (Google's r
                        "output_dir of run_pretraining.py / run_classifier.py).")
 flags.DEFINE_integer("top_k", 5, "masked_lm: tokens returned per [MASK].")
 flags.DEFINE_integer("doc_stride", None, "token_classifier: window stride (in WordPiece tokens) "
-                     "for texts longer than one window; default half a window.")
+                     "for texts longer than one window; default half a window. "
+                     "question_answering: the same for contexts; default 128 (Google's).")
+cli.define_question_answering_flags()
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "bfloat16"],
                   "Dtype policy of the exported graph; bfloat16 also stores the weights in "
                   "bfloat16 (fastest on AMX CPUs and TPUs). Outputs stay float32.")
@@ -51,7 +53,8 @@ def main(argv):
                            FLAGS.vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
                            FLAGS.labels, top_k=FLAGS.top_k,
                            dtype_policy=FLAGS.mixed_precision, doc_stride=FLAGS.doc_stride,
-                           bucket_size=FLAGS.bucket_size or None)
+                           bucket_size=FLAGS.bucket_size or None,
+                           **cli.question_answering_kwargs(FLAGS))
     path = export_from_checkpoint(spec, FLAGS.init_checkpoint, FLAGS.export_dir,
                                   FLAGS.model_name, version=FLAGS.version,
                                   overwrite=FLAGS.overwrite)

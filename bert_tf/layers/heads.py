@@ -11,17 +11,18 @@ from bert_tf.layers.initializers import bert_initializer
 
 def masked_lm_head(word_embeddings: keras.layers.ReversibleEmbedding, hidden_act: str = "gelu",
                    initializer_range: float = 0.02, name: str = "masked_lm",
-                   dtype=None) -> keras_hub.layers.MaskedLMHead:
+                   dtype=None, layer_norm_epsilon: float = 1e-12
+                   ) -> keras_hub.layers.MaskedLMHead:
     """BERT's masked-LM head: keras-hub's MaskedLMHead set to BERT's numerics.
 
-    gather(masked_lm_positions) → Dense(H, hidden_act) → LayerNorm(1e-12) → x @ word_embeddings^T
-    + output_bias. keras-hub's defaults (erf GELU via "relu"/"gelu" strings, eps 1e-5) differ from
+    gather(masked_lm_positions) → Dense(H, hidden_act) → LayerNorm(layer_norm_epsilon; Google's
+    is 1e-12) → x @ word_embeddings^T + output_bias. keras-hub's defaults (erf GELU via "relu"/"gelu" strings, eps 1e-5) differ from
     Google's, hence the explicit settings. Returns logits [B, M, V].
     """
     head = keras_hub.layers.MaskedLMHead(
         token_embedding=word_embeddings,
         intermediate_activation=get_activation(hidden_act),
-        layer_norm_epsilon=1e-12,
+        layer_norm_epsilon=layer_norm_epsilon,
         kernel_initializer=bert_initializer(initializer_range),
         activation=None,
         dtype=dtype,

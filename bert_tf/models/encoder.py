@@ -43,7 +43,8 @@ class BertEncoder(keras.Model):
             vocab_size=config.vocab_size, hidden_size=config.hidden_size,
             max_position_embeddings=config.max_position_embeddings,
             type_vocab_size=config.type_vocab_size, dropout=config.hidden_dropout_prob,
-            initializer_range=config.initializer_range, dtype=dtype, name="embeddings")
+            initializer_range=config.initializer_range,
+            layer_norm_epsilon=config.layer_norm_eps, dtype=dtype, name="embeddings")
         blocks = [
             TransformerBlock(
                 intermediate_dim=config.intermediate_size,
@@ -51,7 +52,7 @@ class BertEncoder(keras.Model):
                 dropout=config.hidden_dropout_prob,
                 attention_dropout=config.attention_probs_dropout_prob,
                 activation=get_activation(config.hidden_act),
-                layer_norm_epsilon=1e-12,
+                layer_norm_epsilon=config.layer_norm_eps,
                 kernel_initializer=bert_initializer(config.initializer_range),
                 dtype=dtype, name=f"layer_{i}")
             for i in range(config.num_hidden_layers)

@@ -100,7 +100,8 @@ class BertPretrainer(BertTaskModel):
         config, dtype = self.config, self.head_dtype
         self.masked_lm = masked_lm_head(self.encoder.embeddings.word_embeddings,
                                         hidden_act=config.hidden_act,
-                                        initializer_range=config.initializer_range, dtype=dtype)
+                                        initializer_range=config.initializer_range, dtype=dtype,
+                                        layer_norm_epsilon=config.layer_norm_eps)
         self.next_sentence = ClassificationHead(2, initializer_range=config.initializer_range,
                                                 dtype=dtype, name="next_sentence")
         # Build everything now so `.keras` loading and checkpoint mapping see every variable.

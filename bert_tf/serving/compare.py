@@ -55,6 +55,8 @@ class Comparison:
 
     def label(self, path: str, i: int) -> str:
         out = self.outputs[path][i]
+        if "embedding" in out:  # no label: compared by max_abs_diff alone
+            return f"embedding[{np.size(out['embedding'])}]"
         if "label" in out:
             value = np.ravel(out["label"])[0]
             return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -66,7 +68,7 @@ class Comparison:
 
     @staticmethod
     def _values(out: Mapping[str, np.ndarray]) -> np.ndarray:
-        key = "probabilities" if "probabilities" in out else "score"
+        key = next(k for k in ("probabilities", "embedding", "score") if k in out)
         return np.ravel(np.asarray(out[key], dtype=np.float64))
 
     @property

@@ -35,11 +35,13 @@ from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
 from bert_tf.data.conll import check_labels
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer, BertTokenClassifier
+from bert_tf.models import (BertClassifier, BertEncoder, BertPretrainer, BertSpanQA,
+                            BertTokenClassifier, SentenceEmbedder)
 from bert_tf.serving import layout
 from bert_tf.serving.layout import saved_model_custom_ops
 from bert_tf.serving.modules import SERVING_MODULES as _BASE_MODULES
 from bert_tf.serving.modules import ServingModule
+from bert_tf.serving.question_answering import QuestionAnsweringServingModule
 from bert_tf.serving.token_classifier import TokenClassifierServingModule
 from bert_tf.serving.warmup import write_warmup_requests
 from bert_tf.text.packer import check_bucket_size
@@ -49,7 +51,8 @@ from bert_tf.text.vocab import Vocab, load_vocab
 logger = logging.getLogger("bert_tf")
 
 # The task modules of modules.py plus those in their own files (which import modules.py).
-SERVING_MODULES = {**_BASE_MODULES, TokenClassifierServingModule.task: TokenClassifierServingModule}
+SERVING_MODULES = {**_BASE_MODULES, TokenClassifierServingModule.task: TokenClassifierServingModule,
+                   QuestionAnsweringServingModule.task: QuestionAnsweringServingModule}
 SERVING_TASKS = tuple(SERVING_MODULES)
 # Tasks whose only signature is serving_default(text) (no text_pair).
 _SINGLE_TEXT_TASKS = (TokenClassifierServingModule.task,)
@@ -63,8 +66,15 @@ DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
     "encoder": ["The movie was great.", "A short sentence that warms the model up."],
     "masked_lm": ["The capital of France is [MASK].", "A [MASK] sentence."],
+    "embedding": ["The movie was great.", "A short sentence that warms the model up."],
     "token_classifier": ["George Washington went to Washington.", "A sentence with no names."],
+    # question_answering: questions, answered from _WARMUP_CONTEXT.
+    "question_answering": ["What is the capital of France?", "Which river runs through it?"],
 }
+_WARMUP_CONTEXT = ("Paris is the capital and largest city of France. The Seine runs through "
+                   "the city, which has been a centre of finance, diplomacy and the arts.")
+# Google's run_squad default; `doc_stride=None` means it for question answering.
+QA_DOC_STRIDE = 128
 
 
 class ExportError(InputError):
@@ -77,7 +87,10 @@ class ExportSpec:
 
     `labels`: classifier label names in id order; empty for a regression model (one output);
     for a token_classifier its IOB2 tags (labels.txt). `doc_stride`: token_classifier window
-    stride for long texts (default half a window).
+    stride for long texts (default half a window); question_answering's doc-stride windows
+    over long contexts (default 128, Google's). `max_query_length`, `max_answer_length`,
+    `version_2_with_negative`, `null_score_diff_threshold`: Google's run_squad settings
+    (question_answering).
     `top_k`: tokens returned per `[MASK]` (masked_lm). `dtype_policy`: the Keras policy the model
     is built with: `float32`; `mixed_bfloat16` (float32 weights cast to bfloat16 on every call);
     or `bfloat16`, the fastest on CPUs with AMX/AVX-512-bf16 and on TPUs: the weights are stored
@@ -103,6 +116,13 @@ class ExportSpec:
     multi_label: bool = False
     threshold: float = 0.5
     label_separator: str = ","
+    # task "embedding": the SentenceEmbedder's pooling (see bert_tf.models.sentence_embedder).
+    pooling_modes: tuple[str, ...] = ("mean",)
+    normalize: bool = False
+    max_query_length: int = 64
+    max_answer_length: int = 30
+    version_2_with_negative: bool = False
+    null_score_diff_threshold: float = 0.0
 
     def __post_init__(self):
         if self.task not in SERVING_TASKS:
@@ -122,6 +142,26 @@ class ExportSpec:
             check_bucket_size(self.bucket_size)
         except (TypeError, ValueError) as e:
             raise ExportError(str(e)) from None
+        if self.task == QuestionAnsweringServingModule.task:
+            self._check_question_answering()
+
+    @classmethod
+    def for_embedder(cls, embedder: SentenceEmbedder, **kwargs) -> "ExportSpec":
+        """The spec of a SentenceEmbedder with its preprocessor's vocab, casing, seq_length."""
+        pre = embedder.preprocessor
+        return cls(task="embedding", bert_config=embedder.config, vocab=pre.vocab,
+                   do_lower_case=pre.do_lower_case, max_seq_length=pre.seq_length,
+                   pooling_modes=embedder.pooling_modes, normalize=embedder.normalize, **kwargs)
+
+    def _check_question_answering(self) -> None:
+        if self.max_query_length + 4 > self.max_seq_length:
+            raise ExportError(f"--max_seq_length={self.max_seq_length} leaves no room for a "
+                              f"context after --max_query_length={self.max_query_length} "
+                              "question tokens and [CLS]/[SEP]/[SEP]")
+        stride = QA_DOC_STRIDE if self.doc_stride is None else self.doc_stride
+        if min(stride, self.max_answer_length) < 1:
+            raise ExportError(f"--doc_stride ({stride}) and --max_answer_length "
+                              f"({self.max_answer_length}) must be positive")
 
     @classmethod
     def from_files(cls, task: str, bert_config_file: str | os.PathLike,
@@ -130,13 +170,18 @@ class ExportSpec:
                    vocab=load_vocab(vocab_file), **kwargs)
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "do_lower_case": self.do_lower_case,
-                "max_seq_length": self.max_seq_length, "labels": self.labels,
-                "top_k": self.top_k, "dtype_policy": self.dtype_policy,
-                "doc_stride": self.doc_stride, "bucket_size": self.bucket_size,
-                "multi_label": self.multi_label, "threshold": self.threshold,
-                "label_separator": self.label_separator,
-                "bert_config": self.bert_config.to_dict()}
+        out = {"task": self.task, "do_lower_case": self.do_lower_case,
+               "max_seq_length": self.max_seq_length, "labels": self.labels,
+               "top_k": self.top_k, "dtype_policy": self.dtype_policy,
+               "doc_stride": self.doc_stride, "bucket_size": self.bucket_size,
+               "bert_config": self.bert_config.to_dict()}
+        if self.task == "classifier":
+            out.update(multi_label=self.multi_label, threshold=self.threshold,
+                       label_separator=self.label_separator)
+        if self.task == "embedding":
+            out.update(pooling_modes=list(self.pooling_modes), normalize=self.normalize)
+        out.update({k: getattr(self, k) for k in _QA_FIELDS})
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any], vocab: Vocab) -> "ExportSpec":
@@ -148,7 +193,10 @@ class ExportSpec:
                    bucket_size=data.get("bucket_size"),  # exports before buckets: fixed
                    multi_label=data.get("multi_label", False),
                    threshold=data.get("threshold", 0.5),
-                   label_separator=data.get("label_separator", ","))
+                   label_separator=data.get("label_separator", ","),
+                   pooling_modes=tuple(data.get("pooling_modes", ("mean",))),
+                   normalize=data.get("normalize", False),
+                   **{k: data[k] for k in _QA_FIELDS if k in data})
 
     def preprocessor(self, tflite_compatible: bool = False) -> BertPreprocessor:
         return BertPreprocessor(self.vocab, do_lower_case=self.do_lower_case,
@@ -165,9 +213,14 @@ class ExportSpec:
                                   dtype=dtype)
         if self.task == "encoder":
             return BertEncoder(self.bert_config, dtype=dtype)
+        if self.task == "embedding":
+            return SentenceEmbedder(BertEncoder(self.bert_config, dtype=dtype),
+                                    self.preprocessor(), self.pooling_modes, self.normalize)
         if self.task == TokenClassifierServingModule.task:
             return BertTokenClassifier(BertEncoder(self.bert_config, dtype=dtype),
                                        num_labels=len(self.labels))
+        if self.task == QuestionAnsweringServingModule.task:
+            return BertSpanQA(BertEncoder(self.bert_config, dtype=dtype))
         return BertPretrainer(self.bert_config, dtype=dtype)
 
     def serving_module(self, model: keras.Model,
@@ -182,7 +235,16 @@ class ExportSpec:
             return SERVING_MODULES["masked_lm"](model, preprocessor, top_k=self.top_k)
         if self.task == TokenClassifierServingModule.task:
             return TokenClassifierServingModule(model, preprocessor, self.labels, self.doc_stride)
-        return SERVING_MODULES["encoder"](model, preprocessor)
+        if self.task == QuestionAnsweringServingModule.task:
+            return QuestionAnsweringServingModule(
+                model, preprocessor,
+                doc_stride=QA_DOC_STRIDE if self.doc_stride is None else self.doc_stride,
+                **{k: getattr(self, k) for k in _QA_FIELDS})
+        return SERVING_MODULES[self.task](model, preprocessor)
+
+
+_QA_FIELDS = ("max_query_length", "max_answer_length", "version_2_with_negative",
+              "null_score_diff_threshold")
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -368,6 +430,10 @@ def warmup_requests(task: str, texts: Sequence[str]) -> list[tuple[str, dict[str
     """(signature, inputs) pairs for the warmup file: each string signature at batch 1 and at
     the batch of all `texts`."""
     texts = np.array(list(texts), dtype=object)
+    if task == QuestionAnsweringServingModule.task:
+        contexts = np.array([_WARMUP_CONTEXT] * len(texts), dtype=object)
+        return [("serving_default", {"question": texts[:1], "context": contexts[:1]}),
+                ("serving_default", {"question": texts, "context": contexts})]
     out = [("serving_default", {"text": texts[:1]}), ("serving_default", {"text": texts})]
     if task not in _SINGLE_TEXT_TASKS:
         out.append(("text_pair", {"text": texts[:1], "text_b": texts[-1:]}))

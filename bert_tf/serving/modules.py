@@ -14,6 +14,8 @@ return plain tensors, so the SavedModel serves from TF Serving, `saved_model_cli
   `encoder_outputs` [B, L, S, H] (the L blocks' outputs stacked on axis 1, because a signature
   returns tensors, not lists); `encode(input_word_ids, input_mask, input_type_ids)` takes
   already-packed int32 [B, S] inputs.
+- `EmbeddingServingModule`: `serving_default(text)` (and `text_pair`) → `embedding` [B, D], a
+  `SentenceEmbedder`'s sentence vector.
 - `MaskedLMServingModule` (fill-mask): `serving_default(text)` (and `text_pair`) where the text
   contains one or more literal `[MASK]` → per mask position the `top_k` tokens and their probabilities.
 
@@ -251,6 +253,17 @@ class MaskedLMServingModule(ServingModule):
                 "top_k_scores": tf.where(valid_k, scores, 0.0)}
 
 
+class EmbeddingServingModule(ServingModule):
+    """A `SentenceEmbedder` behind string signatures: `serving_default(text)` (and `text_pair`)
+    → `embedding` float32 [B, D] (pooled as the model was built, L2-normalised if it was)."""
+
+    task = "embedding"
+
+    def _outputs(self, inputs):
+        return {"embedding": tf.cast(self.model.embed(inputs, training=False), tf.float32)}
+
+
 SERVING_MODULES = {cls.task: cls for cls in
-                   (ClassifierServingModule, EncoderServingModule, MaskedLMServingModule)}
+                   (ClassifierServingModule, EncoderServingModule, MaskedLMServingModule,
+                    EmbeddingServingModule)}
 SERVING_TASKS = tuple(SERVING_MODULES)

@@ -8,7 +8,8 @@ input at batch 1):
 - `serving_default(text)` and `text_pair(text, text_b)`;
 - classifier → `probabilities`, `logits` (float32 [1, C]) and `label` (string [1]); a regression
   model → `score` (float32 [1]);
-- encoder → `pooled_output` [1, H], `sequence_output` [1, S, H], `encoder_outputs` [1, L, S, H].
+- encoder → `pooled_output` [1, H], `sequence_output` [1, S, H], `encoder_outputs` [1, L, S, H];
+- embedding → `embedding` [1, D].
 
 Tokenization differs from the SavedModel's in one known case: a capital Σ that ends a word
 lower-cases to σ, not ς (the final-sigma rule needs a regular expression, Flex-only in TFLite).
@@ -44,7 +45,7 @@ import tensorflow as tf
 from bert_tf.serving.export import ExportError, ExportSpec
 from bert_tf.serving.modules import ServingModule
 
-TFLITE_TASKS = ("classifier", "encoder")
+TFLITE_TASKS = ("classifier", "encoder", "embedding")
 QUANTIZE_MODES = ("none", "float16", "dynamic_int8")
 _TEXT = tf.TensorSpec([1], tf.string, name="text")
 _TEXT_B = tf.TensorSpec([1], tf.string, name="text_b")
