@@ -34,6 +34,9 @@ flags.DEFINE_string("task_name", None, "Task: cola, sst-2, mrpc, sts-b, qqp, mnl
                     "qnli, rte, wnli, xnli, or tsv/csv for your own files.")
 flags.DEFINE_string("data_dir", None, "Directory with the task's train/dev/test files.")
 cli.define_finetune_flags()
+flags.DEFINE_integer("bucket_size", 16, "Pad each training/evaluation batch only to a multiple "
+                     "of this many tokens (training batches grouped by length, evaluation "
+                     "sorted by length; same per-example outputs); 0: pad to max_seq_length.")
 flags.DEFINE_integer("num_seeds", 1, "Fine-tune this many seeds (seed, seed+1, ...) and report "
                      "mean and std of the eval metrics.")
 # The generic tsv/csv processor and task options.
@@ -44,6 +47,13 @@ flags.DEFINE_bool("header", False, "tsv/csv: the files' first row is a header.")
 flags.DEFINE_list("labels", None, "tsv/csv: the labels in id order (default: learned from the "
                   "training file in first-seen order).")
 flags.DEFINE_bool("regression", False, "tsv/csv: the label is a float score (MSE loss).")
+flags.DEFINE_bool("multi_label", False, "tsv/csv: each example has any number of labels, "
+                  "joined by --label_separator in the label column (sigmoid outputs, binary "
+                  "cross-entropy; eval: eval_micro_f1, eval_macro_f1, eval_exact_match).")
+flags.DEFINE_string("label_separator", ",", "--multi_label: separator of the labels in the "
+                    "label column (and in the predictions file).")
+flags.DEFINE_float("label_threshold", 0.5, "--multi_label: a label is predicted when its "
+                   "probability exceeds this.")
 flags.DEFINE_string("xnli_language", "zh", "xnli: the language of the dev/test rows.")
 flags.mark_flags_as_required(["task_name", "data_dir", "output_dir"])
 
@@ -66,7 +76,15 @@ def processor_kwargs(task: str) -> dict:
                       regression=FLAGS.regression)
         if FLAGS.labels:
             kwargs["labels"] = FLAGS.labels
+        if FLAGS.multi_label:
+            if FLAGS.regression or not FLAGS.label_separator:
+                raise InputError("--multi_label needs a non-empty --label_separator and no "
+                                 "--regression")
+            kwargs["label_separator"] = FLAGS.label_separator
         return kwargs
+    if FLAGS.multi_label:
+        raise InputError(f"--multi_label is for your own files (--task_name=tsv or csv), not "
+                         f"--task_name={task}")
     if task == "xnli":
         return {"language": FLAGS.xnli_language}
     return {}
@@ -104,7 +122,9 @@ def main(argv):
     # The strategy must exist before any other TensorFlow op (multi-worker, TPU).
     strategy = create_strategy(FLAGS.distribution_strategy, num_gpus=FLAGS.num_gpus,
                                tpu=FLAGS.tpu)
-    options = FinetuneOptions(**cli.finetune_option_values())
+    options = FinetuneOptions(**cli.finetune_option_values(), bucket_size=FLAGS.bucket_size,
+                              multi_label=FLAGS.multi_label, label_threshold=FLAGS.label_threshold,
+                              label_separator=FLAGS.label_separator)
     kwargs = dict(do_train=FLAGS.do_train, do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict,
                   strategy=strategy)
     if FLAGS.num_seeds > 1:
@@ -121,7 +141,9 @@ def main(argv):
 
         spec = ExportSpec("classifier", config, vocab, do_lower_case=FLAGS.do_lower_case,
                           max_seq_length=FLAGS.max_seq_length,
-                          labels=result["trainer"].labels)
+                          labels=result["trainer"].labels, multi_label=FLAGS.multi_label,
+                          threshold=FLAGS.label_threshold,
+                          label_separator=FLAGS.label_separator)
         path = export_from_checkpoint(spec, FLAGS.output_dir, FLAGS.export_dir,
                                       _export_model_name(task))
         logging.info("exported the classifier to %s", path)

@@ -21,7 +21,8 @@ import tensorflow as tf
 
 from bert_tf.text.packer import bucket_length, check_bucket_size
 
-__all__ = ["bucket_by_length", "sequence_feature_names"]
+__all__ = ["bucket_by_length", "bucketed_inference_batches", "bucketed_training_batches",
+           "length_order", "sequence_feature_names"]
 
 
 def sequence_feature_names(element_spec: Mapping[str, tf.TensorSpec], seq_length: int) -> list[str]:
@@ -71,3 +72,95 @@ def bucket_by_length(dataset: tf.data.Dataset, batch_size: int, seq_length: int,
         return window.batch(batch_size, drop_remainder=drop_remainder).map(cut)
 
     return dataset.group_by_window(key_func, reduce_func, window_size=batch_size)
+
+
+def _as_dict(features, *rest):
+    return {**features, **{f"_rest_{i}": t for i, t in enumerate(rest)}}
+
+
+def _as_tuple(names, count):
+    def split(batch):
+        return ({name: batch[name] for name in names},
+                *(batch[f"_rest_{i}"] for i in range(count)))
+    return split
+
+
+def bucketed_training_batches(dataset: tf.data.Dataset, pipeline_batch_size: int,
+                              per_replica_batch_size: int, seq_length: int,
+                              bucket_size: int, mask_key: str = "input_mask") -> tf.data.Dataset:
+    """Training batches grouped by length, every replica of a step in the same bucket.
+
+    Examples are grouped into batches of this input pipeline's share of the global batch
+    (`bucket_by_length`, full batches only), then each is split into consecutive per-replica
+    batches: the replicas of one step see one global batch of one bucket shape, as on one
+    device, so one device and N replicas take the same steps.
+
+    Args:
+      dataset: unbatched examples `(features, *others)`: a dict of packed features of length
+        `seq_length` (cut to the bucket) and any other tensors (labels), passed through.
+      pipeline_batch_size: global batch size / number of input pipelines.
+      per_replica_batch_size: a divisor of pipeline_batch_size.
+      seq_length, bucket_size, mask_key: see `bucket_by_length`.
+
+    Returns:
+      A dataset of `(features [B, L], *others [B, ...])`, B = per_replica_batch_size.
+    """
+    count = len(dataset.element_spec) - 1
+    names = list(dataset.element_spec[0])
+    ds = dataset.map(_as_dict)
+    ds = bucket_by_length(ds, pipeline_batch_size, seq_length, bucket_size, mask_key,
+                          drop_remainder=True)
+    ds = ds.unbatch().batch(per_replica_batch_size, drop_remainder=True)
+    return ds.map(_as_tuple(names, count))
+
+
+def bucketed_inference_batches(dataset: tf.data.Dataset, pipeline_batch_size: int,
+                               per_replica_batch_size: int, bucket_size: int | None
+                               ) -> tf.data.Dataset:
+    """Inference batches cut to their bucket, in the input order (a fixed number of batches).
+
+    Each batch of this pipeline's share of the global batch is cut to the bucket of its longest
+    example (`trim_to_bucket`), then split into per-replica batches, so every replica of a step
+    has the same shape (outputs with a length axis can be all-gathered). Sort the examples by
+    length first (`length_order`) for batches of similar lengths.
+
+    Args:
+      dataset: batches of `pipeline_batch_size` examples `(features, *others)`: features a dict
+        of packed [B, seq_length] tensors with "input_mask".
+      pipeline_batch_size, per_replica_batch_size: as `bucketed_training_batches`.
+      bucket_size: None returns the batches split per replica, uncut.
+
+    Returns:
+      A dataset of `(features [B, L], *others [B, ...])`, B = per_replica_batch_size.
+    """
+    from bert_tf.text.packer import trim_to_bucket
+
+    count = len(dataset.element_spec) - 1
+    names = list(dataset.element_spec[0])
+    ds = dataset.map(lambda features, *rest: _as_dict(trim_to_bucket(features, bucket_size),
+                                                      *rest))
+    ds = ds.unbatch().batch(per_replica_batch_size, drop_remainder=True)
+    return ds.map(_as_tuple(names, count))
+
+
+def length_order(lengths, global_batch_size: int):
+    """(take, weight): example indices sorted by length and padded to a multiple of the global
+    batch with weight-0 copies of the shortest, for `bucketed_inference_batches`.
+
+    Args:
+      lengths: int [N] the examples' packed lengths (N > 0).
+      global_batch_size: Python int.
+
+    Returns:
+      take int64 [P] (P = N rounded up to a multiple of global_batch_size), weight float32 [P]:
+      1 for the examples, 0 for the padding copies (which come last).
+    """
+    import numpy as np
+
+    lengths = np.asarray(lengths)
+    n = len(lengths)
+    padded = -(-n // global_batch_size) * global_batch_size
+    order = np.argsort(lengths, kind="stable")
+    take = np.concatenate([order, order[:padded - n]]).astype(np.int64)
+    weight = (np.arange(padded) < n).astype(np.float32)
+    return take, weight

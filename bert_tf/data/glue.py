@@ -45,7 +45,7 @@ __all__ = ["InputExample", "DataProcessor", "ColaProcessor", "Sst2Processor", "M
            "QnliProcessor", "RteProcessor", "WnliProcessor", "XnliProcessor", "TsvProcessor",
            "CsvProcessor", "PROCESSORS", "get_processor", "read_tsv"]
 
-Label = Union[str, float]
+Label = Union[str, float, Tuple[str, ...]]  # tuple: a multi-label example's labels
 
 
 @dataclass
@@ -84,8 +84,9 @@ def read_tsv(path: str, delimiter: str = "\t", quotechar: Optional[str] = None) 
         return rows
 
 
-def _row_error(path: str, line: int, msg: str) -> ValueError:
-    return ValueError(f"{path}, line {line}: {msg}")
+def _row_error(path: str, line: int, msg: str) -> InputError:
+    # Bad data in the user's file: InputError (a ValueError), one line from the command line.
+    return InputError(f"{path}, line {line}: {msg}")
 
 
 class DataProcessor:
@@ -340,6 +341,9 @@ class TsvProcessor(DataProcessor):
         the default) or ``sorted`` order (``label_order="sorted"``); ``get_labels()`` before
         that raises ``ValueError``. Dev labels outside the set are an error.
       regression: float labels; ``get_labels()`` returns ``[]``.
+      label_separator: multi-label files: the label column holds the example's labels joined
+        by this separator (possibly none: an empty column); labels are learned from the parts
+        and an example's label is the tuple of its labels (test examples: ``()``).
     Every row of a file must have as many columns as its first row (header or first example).
     Test examples always carry the placeholder label (the first label; 0.0 for regression;
     None while the labels are still unknown) — test files may omit the label column.
@@ -351,7 +355,8 @@ class TsvProcessor(DataProcessor):
                  delimiter: str = "\t", quotechar: Optional[str] = None,
                  labels: Optional[Sequence[str]] = None, label_order: str = "first_seen",
                  regression: bool = False, train_file: str = "train.tsv",
-                 dev_file: str = "dev.tsv", test_file: str = "test.tsv"):
+                 dev_file: str = "dev.tsv", test_file: str = "test.tsv",
+                 label_separator: Optional[str] = None):
         if label_order not in ("first_seen", "sorted"):
             raise InputError(f"label_order must be 'first_seen' or 'sorted', got {label_order!r}")
         for c in (text_column, label_column, text_pair_column):
@@ -366,6 +371,31 @@ class TsvProcessor(DataProcessor):
         if self._labels is not None and len(set(self._labels)) != len(self._labels):
             raise InputError(f"duplicate labels in {self._labels}")
         self.train_file, self.dev_file, self.test_file = train_file, dev_file, test_file
+        if label_separator is not None and (regression or not label_separator):
+            raise ValueError("label_separator needs a non-empty separator and a classification "
+                             "(not regression) task")
+        self.label_separator = label_separator
+
+    @property
+    def placeholder_label(self) -> Label:
+        return () if self.label_separator is not None else super().placeholder_label
+
+    def _label_parts(self, value: str) -> List[str]:
+        if self.label_separator is None:
+            return [value]
+        return [p.strip() for p in value.split(self.label_separator) if p.strip()]
+
+    def _check_labels(self, value: str, path: str, line: int) -> Label:
+        if self.label_separator is None:
+            return self._check_label(value, path, line)
+        labels = self.get_labels()
+        parts = self._label_parts(value)
+        for part in parts:
+            if part not in labels:
+                raise _row_error(path, line, f"label {part!r} (in the label column {value!r}, "
+                                             f"separator {self.label_separator!r}) is not one "
+                                             f"of {labels}")
+        return tuple(dict.fromkeys(parts))
 
     def get_labels(self):
         if self.is_regression:
@@ -420,8 +450,9 @@ class TsvProcessor(DataProcessor):
             if len(row) != ncols:
                 raise _row_error(path, line, f"expected {ncols} columns, got {len(row)}")
             raw.append((line, row))
-            if learn and row[lab] not in seen:
-                seen.append(row[lab])
+            for part in self._label_parts(row[lab]) if learn else ():
+                if part not in seen:
+                    seen.append(part)
         if learn:
             self._labels = sorted(seen) if self.label_order == "sorted" else seen
         examples = []
@@ -429,7 +460,7 @@ class TsvProcessor(DataProcessor):
             if is_test:
                 label = self.placeholder_label if (self.is_regression or self._labels) else None
             else:
-                label = self._check_label(row[lab], path, line)
+                label = self._check_labels(row[lab], path, line)
             examples.append(InputExample(f"{set_type}-{i}", row[a],
                                          None if b is None else row[b], label))
         return examples

@@ -141,3 +141,35 @@ def glue_metrics(task_name: str, predictions, labels) -> Dict[str, float]:
         acc, f1 = accuracy(preds, labels), f1_score(preds, labels)
         return {"accuracy": acc, "f1": f1, "acc_and_f1": (acc + f1) / 2.0}
     return {"accuracy": accuracy(preds, labels)}
+
+
+def multi_label_metrics(predicted, labels) -> dict:
+    """Multi-label classification metrics from 0/1 matrices.
+
+    Args:
+      predicted: [N, C] 0/1 (or bool): the labels predicted for each example.
+      labels: [N, C] 0/1 (or bool): the true labels.
+
+    Returns:
+      {"micro_f1": F1 of all (example, label) decisions pooled, "macro_f1": the mean over the
+      C labels of each label's F1, "exact_match": fraction of examples whose predicted label set
+      is exactly the true one}. A label never true nor predicted has F1 0 (scikit-learn's
+      `zero_division` default), as does micro F1 with no positives at all.
+    """
+    predicted = np.asarray(predicted).astype(bool)
+    labels = np.asarray(labels).astype(bool)
+    if predicted.shape != labels.shape or predicted.ndim != 2:
+        raise ValueError(f"predicted {predicted.shape} and labels {labels.shape} must be the "
+                         f"same [N, C] shape")
+    tp = (predicted & labels).sum(0).astype(np.float64)
+    fp = (predicted & ~labels).sum(0).astype(np.float64)
+    fn = (~predicted & labels).sum(0).astype(np.float64)
+
+    def f1(tp, fp, fn):
+        denominator = 2 * tp + fp + fn
+        return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+
+    return {"micro_f1": float(f1(tp.sum(), fp.sum(), fn.sum())),
+            "macro_f1": float(np.mean(f1(tp, fp, fn))) if labels.shape[1] else 0.0,
+            "exact_match": float(np.mean(np.all(predicted == labels, axis=1)))
+            if len(labels) else 0.0}

@@ -99,6 +99,8 @@ class ExportSpec:
     `bucket_size`: the SavedModel packs each request batch to its longest text rounded up to a
     multiple of it, capped at `max_seq_length` (None: always `max_seq_length`); the outputs are
     the same either way (see `bert_tf.serving.modules`). TFLite stays fixed-length.
+    `multi_label`: a classifier trained with --multi_label: sigmoid probabilities and the labels
+    above `threshold`, joined by `label_separator`.
     """
 
     task: str
@@ -111,6 +113,9 @@ class ExportSpec:
     dtype_policy: str = "float32"
     doc_stride: int | None = None
     bucket_size: int | None = DEFAULT_BUCKET_SIZE
+    multi_label: bool = False
+    threshold: float = 0.5
+    label_separator: str = ","
     # task "embedding": the SentenceEmbedder's pooling (see bert_tf.models.sentence_embedder).
     pooling_modes: tuple[str, ...] = ("mean",)
     normalize: bool = False
@@ -128,6 +133,11 @@ class ExportSpec:
         self.labels = [str(x) for x in self.labels or []]
         if self.task == TokenClassifierServingModule.task:
             self.labels = check_labels(self.labels, "token_classifier labels")
+        if self.multi_label and (self.task != "classifier" or not self.labels
+                                 or not 0.0 < self.threshold < 1.0):
+            raise ExportError(f"multi_label needs the classifier task, its labels and a "
+                              f"threshold in (0, 1); got task {self.task!r}, labels "
+                              f"{self.labels}, threshold {self.threshold!r}")
         try:
             check_bucket_size(self.bucket_size)
         except (TypeError, ValueError) as e:
@@ -165,6 +175,9 @@ class ExportSpec:
                "top_k": self.top_k, "dtype_policy": self.dtype_policy,
                "doc_stride": self.doc_stride, "bucket_size": self.bucket_size,
                "bert_config": self.bert_config.to_dict()}
+        if self.task == "classifier":
+            out.update(multi_label=self.multi_label, threshold=self.threshold,
+                       label_separator=self.label_separator)
         if self.task == "embedding":
             out.update(pooling_modes=list(self.pooling_modes), normalize=self.normalize)
         out.update({k: getattr(self, k) for k in _QA_FIELDS})
@@ -178,6 +191,9 @@ class ExportSpec:
                    top_k=data.get("top_k", 5), dtype_policy=data.get("dtype_policy", "float32"),
                    doc_stride=data.get("doc_stride"),
                    bucket_size=data.get("bucket_size"),  # exports before buckets: fixed
+                   multi_label=data.get("multi_label", False),
+                   threshold=data.get("threshold", 0.5),
+                   label_separator=data.get("label_separator", ","),
                    pooling_modes=tuple(data.get("pooling_modes", ("mean",))),
                    normalize=data.get("normalize", False),
                    **{k: data[k] for k in _QA_FIELDS if k in data})
@@ -212,7 +228,9 @@ class ExportSpec:
         """Wraps `model` (built by `build_model`) with the preprocessor's string signatures."""
         preprocessor = preprocessor or self.preprocessor()
         if self.task == "classifier":
-            return SERVING_MODULES["classifier"](model, preprocessor, labels=self.labels)
+            return SERVING_MODULES["classifier"](
+                model, preprocessor, labels=self.labels, multi_label=self.multi_label,
+                threshold=self.threshold, label_separator=self.label_separator)
         if self.task == "masked_lm":
             return SERVING_MODULES["masked_lm"](model, preprocessor, top_k=self.top_k)
         if self.task == TokenClassifierServingModule.task:

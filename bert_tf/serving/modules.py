@@ -6,7 +6,9 @@ return plain tensors, so the SavedModel serves from TF Serving, `saved_model_cli
 
 - `ClassifierServingModule`: `serving_default(text)` and `text_pair(text, text_b)` →
   `probabilities`, `logits` (float32 [B, C]) and `label` (string [B], the training labels);
-  a regression model (one output) returns `score` (float32 [B]) instead.
+  a regression model (one output) returns `score` (float32 [B]) instead; a multi-label model
+  returns every label's sigmoid `probabilities` [B, C], `logits`, `predicted` (bool [B, C],
+  probability > threshold) and `label` (string [B], the predicted labels joined by the separator).
 - `EncoderServingModule` (TF Hub's encoder conventions): `serving_default(text)` and
   `text_pair(text, text_b)` → `pooled_output` [B, H], `sequence_output` [B, S, H],
   `encoder_outputs` [B, L, S, H] (the L blocks' outputs stacked on axis 1, because a signature
@@ -120,13 +122,19 @@ class ClassifierServingModule(ServingModule):
         classifier: a `BertClassifier` (num_classes = len(labels), or 1 for regression).
         preprocessor: the `BertPreprocessor` used in training (same vocab, casing, seq_length).
         labels: the label names in id order (classification); None or empty for regression.
+        multi_label: independent sigmoid outputs, labels above `threshold` joined by
+          `label_separator` (see the module docstring).
     """
 
     task = "classifier"
 
     def __init__(self, classifier, preprocessor: BertPreprocessor,
-                 labels: Sequence[str] | None = None, name: str | None = None):
+                 labels: Sequence[str] | None = None, name: str | None = None,
+                 multi_label: bool = False, threshold: float = 0.5,
+                 label_separator: str = ","):
         super().__init__(classifier, preprocessor, name=name)
+        self.multi_label, self.threshold = bool(multi_label), float(threshold)
+        self.label_separator = label_separator
         labels = [str(x) for x in (labels or [])]
         self.is_regression = not labels
         if self.is_regression and classifier.num_classes != 1:
@@ -142,6 +150,14 @@ class ClassifierServingModule(ServingModule):
         logits = tf.cast(self.model(inputs, training=False), tf.float32)
         if self.is_regression:
             return {"score": logits[:, 0]}
+        if self.multi_label:
+            probabilities = tf.sigmoid(logits)
+            predicted = probabilities > self.threshold
+            names = tf.ragged.boolean_mask(
+                tf.broadcast_to(self._label_table, tf.shape(logits)), predicted)
+            return {"probabilities": probabilities, "logits": logits, "predicted": predicted,
+                    "label": tf.strings.reduce_join(names, axis=1,
+                                                    separator=self.label_separator)}
         probabilities = tf.nn.softmax(logits, axis=-1)
         label = tf.gather(self._label_table, tf.argmax(logits, axis=-1, output_type=tf.int32))
         return {"probabilities": probabilities, "logits": logits, "label": label}

@@ -36,6 +36,7 @@ from bert_tf.training.reporting import write_eval_results, write_lines
 from bert_tf.training.strategy import is_chief
 from bert_tf.training.task import ordered_examples
 from bert_tf.training.tasks.classification import (ClassificationTask, FinetuneOptions,
+                                                   MultiLabelClassificationTask,
                                                    examples_to_arrays, has_pairs, task_metrics)
 from bert_tf.training.trainer import Trainer
 
@@ -83,9 +84,16 @@ class ClassifierTrainer(Trainer):
         options = dataclasses.replace(options, num_train_steps=int(num_train_steps),
                                       num_warmup_steps=int(num_warmup_steps))
         options.validate()
-        task = ClassificationTask(bert_config, vocab, labels, is_regression, task_name,
-                                  options.max_seq_length, options.do_lower_case, pair_inputs,
-                                  seed=options.seed)
+        common = dict(task_name=task_name, max_seq_length=options.max_seq_length,
+                      do_lower_case=options.do_lower_case, pair_inputs=pair_inputs,
+                      seed=options.seed, bucket_size=options.bucket_size)
+        if options.multi_label:
+            if is_regression:
+                raise TrainingError("multi_label and regression exclude each other")
+            task = MultiLabelClassificationTask(bert_config, vocab, labels,
+                                                threshold=options.label_threshold, **common)
+        else:
+            task = ClassificationTask(bert_config, vocab, labels, is_regression, **common)
         super().__init__(task, options, strategy=strategy, progress_stream=progress_stream)
         self.labels, self.is_regression = task.labels, task.is_regression
         self.num_classes, self.preprocessor = task.num_classes, task.preprocessor
@@ -114,7 +122,13 @@ class ClassifierTrainer(Trainer):
         if not self.is_chief:
             return {}
         logits = out["logits"].astype(np.float64)
-        if self.is_regression:
+        if isinstance(self.task, MultiLabelClassificationTask):
+            probs = 1.0 / (1.0 + np.exp(-logits))
+            rows = ["\t".join(str(float(p)) for p in row) for row in probs]
+            values = [self.options.label_separator.join(
+                label for label, p in zip(self.labels, row) if p > self.task.threshold)
+                for row in probs]
+        elif self.is_regression:
             rows = [f"{row[0]}" for row in logits]
             values = [f"{row[0]:.6f}" for row in logits]
         else:
@@ -152,13 +166,15 @@ def run_record(task_name: str, train_examples: Sequence[Any], labels, options) -
             "train_examples_sha256": digest.hexdigest(), "labels": list(labels or []),
             **{k: getattr(options, k) for k in (
                 "max_seq_length", "do_lower_case", "train_batch_size", "learning_rate",
-                "num_train_epochs", "init_checkpoint", "gradient_accumulation_steps")}}
+                "num_train_epochs", "init_checkpoint", "gradient_accumulation_steps")},
+            # Only when set: records written before multi-label runs existed still compare.
+            **({"multi_label": True} if options.multi_label else {})}
 
 
 # A resumed run must have been trained on the same data into the same kind of model; other
 # settings (learning rate, epochs, ...) may change between reruns and are only reported.
 _SAME_DATA_FIELDS = ("task_name", "num_train_examples", "train_examples_sha256", "labels",
-                     "max_seq_length", "do_lower_case")
+                     "max_seq_length", "do_lower_case", "multi_label")
 
 
 def check_run_record(output_dir: str, record: dict, progress_stream) -> None:

@@ -24,6 +24,11 @@ A task is a plain object; the Trainer calls these members (shapes are per replic
 * `diagnose_data_error(data, error)`: an InputError naming the bad file, or None.
 
 `Task` below gives the defaults; a new task subclasses it and fills in the rest.
+
+Length buckets: a task whose inputs are packed token sequences sets `bucket_size` (e.g. from
+its options) and builds its batches with `training_batches` / `inference_batches`; batches are
+then cut to a multiple of `bucket_size` (a handful of static shapes) instead of padded to
+max_seq_length, with unchanged per-example outputs (docs/training.md, "Length buckets").
 """
 from __future__ import annotations
 
@@ -38,9 +43,37 @@ class Task:
     stat_names: tuple[str, ...] = ()
     progress_metrics: tuple[str, ...] = ()
     default_eval_metric = "loss"
+    bucket_size: int | None = None  # None/0: every batch padded to the full sequence length
 
     def __init__(self, config):
         self.config = config
+
+    # -- batching with length buckets ---------------------------------------------------------
+    def training_batches(self, examples, global_batch_size: int, input_context,
+                         seq_length: int):
+        """Per-replica training batches of unbatched `(features, *others)` examples.
+
+        With `bucket_size` set (and below `seq_length`) examples are grouped by length
+        (`bert_tf.data.bucketing.bucketed_training_batches`): every global batch is one bucket.
+        """
+        from bert_tf.data.bucketing import bucketed_training_batches
+
+        per_replica = input_context.get_per_replica_batch_size(global_batch_size)
+        if not self.bucket_size or self.bucket_size >= seq_length:
+            return examples.batch(per_replica, drop_remainder=True)
+        return bucketed_training_batches(
+            examples, global_batch_size // input_context.num_input_pipelines, per_replica,
+            seq_length, self.bucket_size)
+
+    def inference_batches(self, batches, global_batch_size: int, input_context):
+        """Per-replica batches from batches of this pipeline's share of the global batch
+        (`(features [B, seq_length], *others)`), cut to their bucket when `bucket_size` is set
+        (`bert_tf.data.bucketing.bucketed_inference_batches`); order and count are kept."""
+        from bert_tf.data.bucketing import bucketed_inference_batches
+
+        return bucketed_inference_batches(
+            batches, global_batch_size // input_context.num_input_pipelines,
+            input_context.get_per_replica_batch_size(global_batch_size), self.bucket_size or None)
 
     def build_model(self):
         raise NotImplementedError

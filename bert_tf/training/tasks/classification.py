@@ -38,17 +38,25 @@ class FinetuneOptions(TrainerOptions):
     """
 
     max_seq_length: int = 128
+    bucket_size: int = 16
     do_lower_case: bool = True
     predict_batch_size: int = 8
     num_train_epochs: float = 3.0
     warmup_proportion: float = 0.1
+    multi_label: bool = False  # MultiLabelClassificationTask: sigmoid outputs, BCE loss
+    label_threshold: float = 0.5  # multi-label decision threshold on each probability
+    label_separator: str = ","  # joins the predicted labels of a multi-label example
 
     POSITIVE = TrainerOptions.POSITIVE + ("max_seq_length", "predict_batch_size")
+    NON_NEGATIVE = TrainerOptions.NON_NEGATIVE + ("bucket_size",)  # 0: fixed length
 
     def validate(self) -> None:
         super().validate()
         if not self.num_train_epochs > 0:
             raise TrainingError(f"num_train_epochs must be > 0, got {self.num_train_epochs!r}")
+        if not 0.0 < self.label_threshold < 1.0:
+            raise TrainingError(f"label_threshold must be in (0, 1), got "
+                                f"{self.label_threshold!r}")
         if not 0.0 <= self.warmup_proportion <= 1.0:
             raise TrainingError(f"warmup_proportion must be in [0, 1], got "
                                 f"{self.warmup_proportion!r}")
@@ -122,27 +130,32 @@ class ClassificationTask(Task):
       max_seq_length, do_lower_case: the in-graph BertPreprocessor's settings.
       pair_inputs: pack (text_a, text_b) pairs instead of single texts.
       seed: shuffling seed.
+      bucket_size: batches cut to a multiple of it instead of padded to max_seq_length
+        (training: examples grouped by length; evaluation: sorted by length); 0/None: fixed.
     """
 
     stat_names = ("nll", "correct", "examples")
     default_eval_metric = "eval_loss"
+    min_labels = 2
 
     def __init__(self, config, vocab, labels: Sequence[str] | None = None,
                  is_regression: bool = False, task_name: str = "tsv",
                  max_seq_length: int = 128, do_lower_case: bool = True,
-                 pair_inputs: bool = True, seed: int | None = None):
+                 pair_inputs: bool = True, seed: int | None = None,
+                 bucket_size: int | None = None):
         from bert_tf.text import BertPreprocessor
 
         super().__init__(as_config(config))
         self.is_regression = bool(is_regression)
         self.labels = [] if self.is_regression else [str(x) for x in (labels or [])]
-        if not self.is_regression and len(self.labels) < 2:
-            raise TrainingError(f"a classification task needs at least 2 labels, got "
-                                f"{self.labels}")
+        if not self.is_regression and len(self.labels) < self.min_labels:
+            raise TrainingError(f"a {type(self).__name__} needs at least {self.min_labels} "
+                                f"label(s), got {self.labels}")
         self.num_classes = 1 if self.is_regression else len(self.labels)
         self.progress_metrics = () if self.is_regression else ("accuracy",)
         self.task_name, self.pair_inputs, self.seed = task_name, bool(pair_inputs), seed
         self.config.check_max_seq_length(max_seq_length, "max_seq_length")
+        self.max_seq_length, self.bucket_size = max_seq_length, bucket_size or None
         self.preprocessor = BertPreprocessor(
             vocab, do_lower_case=do_lower_case, seq_length=max_seq_length,
             max_position_embeddings=self.config.max_position_embeddings)
@@ -158,11 +171,14 @@ class ClassificationTask(Task):
         return load_google_checkpoint(model, path, strict=True, optional_groups=("classifier",))
 
     # -- data --------------------------------------------------------------------------------
+    def _columns(self, examples, with_labels: bool) -> dict[str, np.ndarray]:
+        return examples_to_arrays(examples, self.labels, self.is_regression, with_labels)
+
     def _features(self, text_a, text_b):
         return self.preprocessor((text_a, text_b) if self.pair_inputs else text_a)
 
     def train_dataset(self, examples, global_batch_size):
-        columns = examples_to_arrays(examples, self.labels, self.is_regression)
+        columns = self._columns(examples, with_labels=True)
         data = (columns["text_a"].astype(str), columns["text_b"].astype(str), columns["label"])
         n = len(columns["label"])
 
@@ -170,10 +186,12 @@ class ClassificationTask(Task):
             ds = tf.data.Dataset.from_tensor_slices(data)
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
             ds = ds.repeat().shuffle(min(n, 100000), seed=self.seed)
-            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
-                          drop_remainder=True)
+            # Tokenized in batches (one graph call per batch), then (re)batched per replica.
+            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size))
             ds = ds.map(lambda a, b, y: (self._features(a, b), y),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+                        num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+            ds = self.training_batches(ds, global_batch_size, input_context,
+                                       self.max_seq_length)
             return ds.prefetch(tf.data.AUTOTUNE)
 
         return dataset_fn
@@ -184,26 +202,38 @@ class ClassificationTask(Task):
     def inference_dataset(self, examples, global_batch_size, with_labels):
         """Every example once, padded with weight-0 copies to a multiple of the global batch;
         returns (dataset_fn, number of batches)."""
-        columns = examples_to_arrays(examples, self.labels, self.is_regression, with_labels)
+        columns = self._columns(examples, with_labels)
         n = len(columns["label"])
         if not n:
             raise TrainingError("no examples to evaluate or predict")
-        padded = math.ceil(n / global_batch_size) * global_batch_size
-        take = np.arange(padded) % n
-        data = (columns["text_a"][take].astype(str), columns["text_b"][take].astype(str),
-                columns["label"][take], (np.arange(padded) < n).astype(np.float32),
-                np.arange(padded, dtype=np.int64))
+        text_a, text_b = columns["text_a"].astype(str), columns["text_b"].astype(str)
+        if self.bucket_size:  # sorted by length: batches of similar lengths, short buckets
+            from bert_tf.data.bucketing import length_order
+
+            take, weight = length_order(self._lengths(text_a, text_b), global_batch_size)
+        else:
+            padded = math.ceil(n / global_batch_size) * global_batch_size
+            take, weight = np.arange(padded) % n, (np.arange(padded) < n).astype(np.float32)
+        data = (text_a[take], text_b[take], columns["label"][take], weight,
+                take.astype(np.int64))
 
         def dataset_fn(input_context):
             ds = tf.data.Dataset.from_tensor_slices(data)
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
+            ds = ds.batch(global_batch_size // input_context.num_input_pipelines,
                           drop_remainder=True)
             ds = ds.map(lambda a, b, y, w, i: (self._features(a, b), y, w, i),
                         num_parallel_calls=tf.data.AUTOTUNE)
+            ds = self.inference_batches(ds, global_batch_size, input_context)
             return ds.prefetch(tf.data.AUTOTUNE)
 
-        return dataset_fn, padded // global_batch_size
+        return dataset_fn, len(take) // global_batch_size
+
+    def _lengths(self, text_a, text_b) -> np.ndarray:
+        """The examples' packed lengths (int [N]): one tokenization pass to sort them."""
+        ds = tf.data.Dataset.from_tensor_slices((text_a, text_b)).batch(512)
+        ds = ds.map(lambda a, b: tf.reduce_sum(self._features(a, b)["input_mask"], axis=1))
+        return np.concatenate([x.numpy() for x in ds])
 
     # -- objective and metrics ---------------------------------------------------------------
     def per_example_loss(self, logits, labels):
@@ -260,3 +290,72 @@ class ClassificationTask(Task):
         if not self.is_regression:
             files[LABELS_NAME] = self.labels
         return files
+
+
+def multi_hot(examples: Sequence[Any], labels: Sequence[str], with_labels: bool = True
+              ) -> np.ndarray:
+    """float32 [N, C]: 1 where the example (label: a tuple of label strings) has label c."""
+    index = {label: i for i, label in enumerate(labels)}
+    out = np.zeros([len(examples), len(labels)], np.float32)
+    for row, ex in zip(out, examples if with_labels else ()):
+        names = (ex.label,) if isinstance(ex.label, str) else tuple(ex.label or ())
+        for name in names:
+            if name not in index:
+                raise TrainingError(f"example {ex.guid}: label {name!r} is not one of the "
+                                    f"task's labels {list(labels)}")
+            row[index[name]] = 1.0
+    return out
+
+
+class MultiLabelClassificationTask(ClassificationTask):
+    """Multi-label classification: every label is an independent yes/no (sigmoid outputs).
+
+    Each example's label is a tuple of label strings (`TsvProcessor(label_separator=...)`).
+    Loss: binary cross-entropy averaged over the labels, Google's mean over the global batch;
+    a label is predicted when its probability exceeds `threshold`. Evaluation: micro/macro F1
+    and exact match (`bert_tf.data.metrics.multi_label_metrics`) plus eval_loss.
+
+    Args: as `ClassificationTask` (no regression), plus
+      threshold: the decision threshold on each label's probability, in (0, 1).
+    """
+
+    min_labels = 1
+
+    def __init__(self, config, vocab, labels: Sequence[str], threshold: float = 0.5, **kwargs):
+        if not 0.0 < threshold < 1.0:
+            raise TrainingError(f"the multi-label threshold must be in (0, 1), got {threshold!r}")
+        super().__init__(config, vocab, labels=labels, **kwargs)
+        self.threshold = float(threshold)
+        self.progress_metrics = ("exact_match",)
+
+    def _columns(self, examples, with_labels):
+        columns = examples_to_arrays(examples, None, True, with_labels=False)
+        columns["label"] = multi_hot(examples, self.labels, with_labels)
+        return columns
+
+    def per_example_loss(self, logits, labels):
+        """Binary cross-entropy averaged over the labels (float32 [B])."""
+        logits = tf.cast(logits, tf.float32)
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(tf.cast(labels, tf.float32), logits)
+        return tf.reduce_mean(bce, axis=-1)
+
+    def predicted(self, logits):
+        """bool [B, C]: probability > threshold, i.e. logit > logit(threshold)."""
+        return tf.cast(logits, tf.float32) > math.log(self.threshold / (1.0 - self.threshold))
+
+    def _correct(self, logits, labels):
+        return tf.cast(tf.reduce_all(tf.equal(self.predicted(logits), labels > 0.5), axis=-1),
+                       tf.float32)
+
+    def train_metrics(self, stats):
+        return {"exact_match": float(stats[1]) / max(float(stats[2]), 1.0)}
+
+    def aggregate_eval(self, outputs):
+        from bert_tf.data.metrics import multi_label_metrics
+
+        out = ordered_examples(outputs)
+        probabilities = 1.0 / (1.0 + np.exp(-out["logits"].astype(np.float64)))
+        metrics = multi_label_metrics(probabilities > self.threshold, out["label"] > 0.5)
+        results = {f"eval_{name}": value for name, value in metrics.items()}
+        results["eval_loss"] = float(np.mean(out["loss"]))
+        return results
