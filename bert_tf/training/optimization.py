@@ -51,6 +51,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.errors import InputError
+
 # Google's `exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"]`, searched with
 # `re.search` in the variable's path (e.g. "layer_0/self_attention_layer_norm/gamma",
 # "masked_lm/output_bias").
@@ -141,21 +143,21 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 def _check_schedule_args(init_lr, num_train_steps, num_warmup_steps, end_lr, power):
     if not _is_real(init_lr) or init_lr <= 0:
-        raise ValueError(f"init_lr must be a positive finite number, got {init_lr!r}")
+        raise InputError(f"init_lr must be a positive finite number, got {init_lr!r}")
     if not _is_int(num_train_steps) or num_train_steps <= 0:
-        raise ValueError(f"num_train_steps must be a positive integer, got {num_train_steps!r}")
+        raise InputError(f"num_train_steps must be a positive integer, got {num_train_steps!r}")
     if not _is_int(num_warmup_steps) or num_warmup_steps < 0:
-        raise ValueError(f"num_warmup_steps must be a non-negative integer, "
+        raise InputError(f"num_warmup_steps must be a non-negative integer, "
                          f"got {num_warmup_steps!r}")
     if num_warmup_steps > num_train_steps:
-        raise ValueError(f"num_warmup_steps ({num_warmup_steps}) must not exceed "
+        raise InputError(f"num_warmup_steps ({num_warmup_steps}) must not exceed "
                          f"num_train_steps ({num_train_steps})")
     if not _is_real(end_lr) or end_lr < 0:
-        raise ValueError(f"end_lr must be a non-negative finite number, got {end_lr!r}")
+        raise InputError(f"end_lr must be a non-negative finite number, got {end_lr!r}")
     if end_lr > init_lr:
-        raise ValueError(f"end_lr ({end_lr}) must not exceed init_lr ({init_lr})")
+        raise InputError(f"end_lr ({end_lr}) must not exceed init_lr ({init_lr})")
     if not _is_real(power) or power <= 0:
-        raise ValueError(f"power must be a positive finite number, got {power!r}")
+        raise InputError(f"power must be a positive finite number, got {power!r}")
 
 
 class _BertOptimizer(keras.optimizers.Optimizer):
@@ -166,18 +168,18 @@ class _BertOptimizer(keras.optimizers.Optimizer):
                  exclude_from_weight_decay: Sequence[str] | None,
                  clip_after_all_reduce: bool, name: str | None, **kwargs):
         if kwargs.get("weight_decay") is not None:
-            raise ValueError(f"{type(self).__name__} takes `weight_decay_rate` (applied inside "
+            raise InputError(f"{type(self).__name__} takes `weight_decay_rate` (applied inside "
                              "the update, skipping the excluded variables), not Keras' "
                              "`weight_decay`")
         kwargs.pop("weight_decay", None)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not _is_real(value) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{arg} must be in [0, 1), got {value!r}")
+                raise InputError(f"{arg} must be in [0, 1), got {value!r}")
         if not _is_real(epsilon) or epsilon < 0:
-            raise ValueError(f"epsilon must be a non-negative number, got {epsilon!r}")
+            raise InputError(f"epsilon must be a non-negative number, got {epsilon!r}")
         if not _is_real(weight_decay_rate) or weight_decay_rate < 0:
-            raise ValueError(f"weight_decay_rate must be a non-negative number, "
+            raise InputError(f"weight_decay_rate must be a non-negative number, "
                              f"got {weight_decay_rate!r}")
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
@@ -284,11 +286,11 @@ def _patterns(patterns, arg):
     if patterns is None:
         return None
     if isinstance(patterns, str):
-        raise ValueError(f"{arg} must be a list of regular expressions, not a string")
+        raise InputError(f"{arg} must be a list of regular expressions, not a string")
     patterns = tuple(patterns)
     for p in patterns:
         if not isinstance(p, str):
-            raise ValueError(f"{arg} must contain strings, got {p!r}")
+            raise InputError(f"{arg} must contain strings, got {p!r}")
         re.compile(p)
     return patterns
 
@@ -521,13 +523,13 @@ def create_optimizer(init_lr: float, num_train_steps: int, num_warmup_steps: int
             `weight_decay_rate`, non-positive `clip_norm`, bad `end_lr` / `power`.
     """
     if not isinstance(optimizer_type, str) or optimizer_type.lower() not in OPTIMIZER_TYPES:
-        raise ValueError(f"Unknown optimizer_type {optimizer_type!r}; known: "
+        raise InputError(f"Unknown optimizer_type {optimizer_type!r}; known: "
                          f"{', '.join(repr(t) for t in OPTIMIZER_TYPES)}")
     _check_schedule_args(init_lr, num_train_steps, num_warmup_steps, end_lr, power)
     if clip_norm is not None and (not _is_real(clip_norm) or clip_norm <= 0):
-        raise ValueError(f"clip_norm must be a positive number or None, got {clip_norm!r}")
+        raise InputError(f"clip_norm must be a positive number or None, got {clip_norm!r}")
     if not _is_real(weight_decay_rate) or weight_decay_rate < 0:
-        raise ValueError(f"weight_decay_rate must be a non-negative number, "
+        raise InputError(f"weight_decay_rate must be a non-negative number, "
                          f"got {weight_decay_rate!r}")
     schedule = WarmupPolynomialDecay(init_lr, num_train_steps, num_warmup_steps,
                                      end_lr=end_lr, power=power)
