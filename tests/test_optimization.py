@@ -595,7 +595,6 @@ def test_mirrored_strategy_two_logical_cpus():
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
     out = json.loads(lines[-1][len("RESULT "):])
     assert out["small_grad_norm"] < 1.0, out  # so the first comparison has no active clip
-    assert out["seconds"] < 60, out
     assert out["iterations"] == 3
     assert out["moved"] > 1e-3, out  # the comparison is not vacuous
     assert out["clip_inactive"] < 2e-6, out
