@@ -210,6 +210,19 @@ class _BertOptimizer(keras.optimizers.Optimizer):
     def _slot_index(self, variable) -> int:
         return self._get_variable_index(variable)
 
+    def build(self, var_list):
+        """Both optimizers keep Adam's moments, slots "m" and "v"."""
+        if self.built:
+            return
+        super().build(var_list)
+        self._m, self._v = self._create_slots(var_list, ["m", "v"])
+
+    def _step_inputs(self, gradient, variable, learning_rate):
+        """(dtype, dense gradient, learning rate, variable index) for `update_step`."""
+        dtype = variable.dtype
+        return (dtype, self._dense(gradient, dtype), tf.cast(learning_rate, dtype),
+                self._slot_index(variable))
+
     # -- clipping --------------------------------------------------------------------------
 
     def _clip_by_global_norm(self, grads):
@@ -377,12 +390,6 @@ class AdamWeightDecay(_BertOptimizer):
                          clip_after_all_reduce=clip_after_all_reduce,
                          name=name or "AdamWeightDecay", **kwargs)
 
-    def build(self, var_list):
-        if self.built:
-            return
-        super().build(var_list)
-        self._m, self._v = self._create_slots(var_list, ["m", "v"])
-
     def update_step(self, gradient, variable, learning_rate):
         # Written as two fused kernels instead of ~10 elementwise passes over the variable (the
         # update was 41% of a BERT training step): Google's step
@@ -390,10 +397,7 @@ class AdamWeightDecay(_BertOptimizer):
         # is the decoupled decay (one multiply, on the old w) followed by TensorFlow's fused
         # Adam kernel with beta1_power = beta2_power = 0, where its bias-correction factor
         # sqrt(1 - beta2_power) / (1 - beta1_power) is exactly 1: Google's update, uncorrected.
-        dtype = variable.dtype
-        gradient = self._dense(gradient, dtype)
-        lr = tf.cast(learning_rate, dtype)
-        idx = self._slot_index(variable)
+        dtype, gradient, lr, idx = self._step_inputs(gradient, variable, learning_rate)
         w = self._value(variable)
         if self._decay_flags[idx] and self.weight_decay_rate:
             w.assign(w * (1.0 - lr * self.weight_decay_rate))
@@ -463,13 +467,9 @@ class LAMB(_BertOptimizer):
             return
         super().build(var_list)
         self._adapt_flags = tuple(self.use_layer_adaptation(v) for v in var_list)
-        self._m, self._v = self._create_slots(var_list, ["m", "v"])
 
     def update_step(self, gradient, variable, learning_rate):
-        dtype = variable.dtype
-        gradient = self._dense(gradient, dtype)
-        lr = tf.cast(learning_rate, dtype)
-        idx = self._slot_index(variable)
+        dtype, gradient, lr, idx = self._step_inputs(gradient, variable, learning_rate)
         next_m, next_v = self._moments(gradient, variable)
         if self.bias_correction:
             t = tf.cast(self.iterations + 1, dtype)

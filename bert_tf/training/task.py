@@ -32,9 +32,11 @@ max_seq_length, with unchanged per-example outputs (docs/training.md, "Length bu
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import tensorflow as tf
 
 
 class Task:
@@ -122,3 +124,33 @@ def ordered_examples(outputs: Sequence[Mapping[str, np.ndarray]]) -> dict[str, n
               for name in outputs[0]}
     order = np.argsort(merged["index"], kind="stable")
     return {name: value[order] for name, value in merged.items()}
+
+
+def padded_inference_dataset(columns, num_examples: int, global_batch_size: int):
+    """In-memory evaluation/prediction data as every example once, repeated with weight-0
+    copies up to a multiple of the global batch (Google's PaddingInputExample), so every
+    replica gets full batches and `ordered_examples` can drop the copies afterwards.
+
+    Args:
+      columns: a nest of arrays with `num_examples` rows each.
+      num_examples: how many real examples the arrays hold (> 0).
+      global_batch_size: the batch over all replicas.
+
+    Returns:
+      (dataset_fn, number of global batches); dataset_fn(input_context) yields
+      `(columns, weight [B], index [B])` per-replica batches, sharded per input pipeline.
+    """
+    padded = math.ceil(num_examples / global_batch_size) * global_batch_size
+    take = np.arange(padded) % num_examples
+    data = (tf.nest.map_structure(lambda a: np.asarray(a)[take], columns),
+            (np.arange(padded) < num_examples).astype(np.float32),
+            np.arange(padded, dtype=np.int64))
+
+    def dataset_fn(input_context):
+        ds = tf.data.Dataset.from_tensor_slices(data)
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
+                      drop_remainder=True)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    return dataset_fn, padded // global_batch_size

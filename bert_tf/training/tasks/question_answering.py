@@ -16,7 +16,6 @@ when the file has answers, the official SQuAD metrics.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Sequence
 
 import numpy as np
@@ -27,7 +26,7 @@ from bert_tf.data import squad
 from bert_tf.data.squad_postprocess import RawResult, predict_answers
 from bert_tf.models.span_qa import BertSpanQA
 from bert_tf.training.options import TrainingError
-from bert_tf.training.task import Task, ordered_examples
+from bert_tf.training.task import Task, ordered_examples, padded_inference_dataset
 from bert_tf.training.tasks.classification import FinetuneOptions
 
 _MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids")
@@ -139,22 +138,9 @@ class QuestionAnsweringTask(Task):
     def eval_dataset(self, data: SquadData, global_batch_size):
         """Every window once, padded with weight-0 copies to a multiple of the global batch;
         returns (dataset_fn, number of batches). Remembers `data` for `aggregate_eval`."""
-        n = len(data.features)
-        padded = math.ceil(n / global_batch_size) * global_batch_size
-        take = np.arange(padded) % n
-        columns = {k: v[take] for k, v in _columns(data.features, ("unique_ids",)).items()}
-        columns["weight"] = (np.arange(padded) < n).astype(np.float32)
-        columns["index"] = np.arange(padded, dtype=np.int64)
         self._inference_data = data
-
-        def dataset_fn(input_context):
-            ds = tf.data.Dataset.from_tensor_slices(columns)
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
-                          drop_remainder=True)
-            return ds.prefetch(tf.data.AUTOTUNE)
-
-        return dataset_fn, padded // global_batch_size
+        return padded_inference_dataset(_columns(data.features, ("unique_ids",)),
+                                        len(data.features), global_batch_size)
 
     # -- objective ---------------------------------------------------------------------------
     @staticmethod
@@ -180,10 +166,10 @@ class QuestionAnsweringTask(Task):
 
     # -- prediction --------------------------------------------------------------------------
     def eval_step(self, model, batch):
-        logits = model({k: batch[k] for k in _MODEL_INPUTS}, training=False)
+        features, weight, index = batch
+        logits = model({k: features[k] for k in _MODEL_INPUTS}, training=False)
         return {"start_logits": logits["start_logits"], "end_logits": logits["end_logits"],
-                "unique_ids": batch["unique_ids"], "weight": batch["weight"],
-                "index": batch["index"]}
+                "unique_ids": features["unique_ids"], "weight": weight, "index": index}
 
     def aggregate_eval(self, outputs):
         """Google's post-processing of the gathered logits (kept in `last_predictions`) and,

@@ -18,7 +18,6 @@ all-gathered; the windows' predictions are merged back to one tag per word
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Sequence
 
 import numpy as np
@@ -30,7 +29,7 @@ from bert_tf.data.ner_metrics import ner_metrics
 from bert_tf.data.token_alignment import TokenFeatures, conll_features, create_features
 from bert_tf.models.token_classifier import BertTokenClassifier
 from bert_tf.training.options import TrainingError
-from bert_tf.training.task import Task, ordered_examples
+from bert_tf.training.task import Task, ordered_examples, padded_inference_dataset
 from bert_tf.training.tasks.classification import FinetuneOptions
 
 _MODEL_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
@@ -139,19 +138,7 @@ class TokenClassificationTask(Task):
         if not n:
             raise TrainingError(f"{conll.path}: no sentences to evaluate or predict")
         self._evaluated = (conll, features)
-        padded = math.ceil(n / global_batch_size) * global_batch_size
-        take = np.arange(padded) % n
-        data = ({name: value[take] for name, value in features.arrays.items()},
-                (np.arange(padded) < n).astype(np.float32), np.arange(padded, dtype=np.int64))
-
-        def dataset_fn(input_context):
-            ds = tf.data.Dataset.from_tensor_slices(data)
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
-                          drop_remainder=True)
-            return ds.prefetch(tf.data.AUTOTUNE)
-
-        return dataset_fn, padded // global_batch_size
+        return padded_inference_dataset(features.arrays, n, global_batch_size)
 
     # -- objective and metrics ---------------------------------------------------------------
     @staticmethod
