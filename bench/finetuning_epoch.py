@@ -67,12 +67,17 @@ MRPC_HEADER = ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
 
 # ----------------------------------------------------------------------------- data
 def _write_mrpc(path: str, items, labels) -> None:
+    """MRPC's own layout: the label column holds the data files' "0"/"1", not the label names
+    the processor reads them as."""
+    from bert_tf.data.glue import submission_label
+
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar=None,
                             quotechar=None, lineterminator="\n")
         writer.writerow(MRPC_HEADER)
         for i, ((a, b), label) in enumerate(zip(items, labels)):
-            writer.writerow([label, 2 * i, 2 * i + 1, a.replace("\t", " "), b.replace("\t", " ")])
+            writer.writerow([submission_label("mrpc", label), 2 * i, 2 * i + 1,
+                             a.replace("\t", " "), b.replace("\t", " ")])
 
 
 def prepare_data(work: str) -> tuple[str, str, str]:

@@ -31,7 +31,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "run_pretraining.py")
 S, M = 16, 4  # max_seq_length, max_predictions_per_seq of the generated records
 CONFIG = dict(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-              intermediate_size=64, max_position_embeddings=32)
+              intermediate_size=64, max_position_embeddings=32, hidden_act="gelu",
+              type_vocab_size=2)
 NO_DROPOUT = dict(CONFIG, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
