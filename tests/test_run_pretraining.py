@@ -171,7 +171,8 @@ def test_train_evaluate_and_export(records, tmp_path):
     lines = [ln for ln in stream.getvalue().splitlines() if ln.startswith("step ")]
     # The first step is reported on its own (a slow setup shows at once), then every log_steps.
     assert [ln.split()[1] for ln in lines] == ["1/30", "10/30", "20/30", "30/30"]
-    assert "examples/s" in lines[0] and "ETA" in lines[0] and "masked_lm_accuracy" in lines[0]
+    assert "first step" in lines[0] and "masked_lm_accuracy" in lines[0]
+    assert "examples/s" in lines[1] and "ETA" in lines[1] and "masked_lm_accuracy" in lines[1]
     losses = [float(ln.split()[3]) for ln in lines]
     assert losses[-1] < losses[0] - 0.5, losses
     assert {"loss", "masked_lm_accuracy", "next_sentence_accuracy", "learning_rate",
