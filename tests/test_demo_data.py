@@ -64,10 +64,14 @@ def test_corpus_format_is_create_pretraining_data_input(tmp_path):
 
 
 def test_full_corpus_is_deterministic_across_processes(tmp_path):
-    """The CLI in a fresh interpreter writes the bytes this (pytest, TensorFlow) process
-    computes: the corpus does not depend on what was imported before."""
+    """The CLI in a fresh interpreter writes the bytes a process that imported TensorFlow,
+    Keras and bert_tf computes: the corpus does not depend on what was imported before. (Both
+    run in children: pytest's own process may hold packages that patch the stdlib, e.g. torch
+    replaces inspect.getfile, whose docstring then is not the stdlib's.)"""
     here = tmp_path / "here.txt"
-    demo.write_corpus(here)
+    subprocess.run([sys.executable, "-c", "import tensorflow, keras, bert_tf.models; "
+                    "from bert_tf.data import demo; import sys; demo.write_corpus(sys.argv[1])",
+                    str(here)], cwd=ROOT, check=True, capture_output=True)
     there = tmp_path / "there.txt"
     subprocess.run([sys.executable, "-m", "bert_tf.data.demo", "corpus",
                     f"--output_file={there}"], cwd=ROOT, check=True, capture_output=True)

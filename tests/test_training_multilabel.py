@@ -103,6 +103,14 @@ def test_cli_learns_a_multilabel_task_and_exports_it(tmp_path, pretrained):
     np.testing.assert_allclose(served["probabilities"].numpy(), probs, atol=1e-5)
     np.testing.assert_array_equal(served["predicted"].numpy(), probs > 0.5)
     assert [x.decode() for x in served["label"].numpy()] == predicted
+    # export/export_saved_model.py takes the run's multi-label settings from run_info.json.
+    from bert_tf.serving.export import spec_from_checkpoint
+
+    spec = spec_from_checkpoint("classifier", str(out), None, None, True, C.SEQ, None)
+    assert (spec.multi_label, spec.threshold, spec.label_separator) == (True, 0.5, ",")
+    spec = spec_from_checkpoint("classifier", str(out), None, None, True, C.SEQ, None,
+                                multi_label=False, threshold=None)
+    assert not spec.multi_label
 
 
 def test_bad_label_column_is_one_clear_error(tmp_path, pretrained):

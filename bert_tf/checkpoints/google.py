@@ -29,6 +29,8 @@ CONFIG_NAME = "bert_config.json"
 # Written beside a fine-tuned checkpoint by run_classifier.py (read by the export tools).
 VOCAB_NAME = "vocab.txt"
 LABELS_NAME = "labels.txt"
+# What a run_classifier.py run was trained on (its labels, multi_label and threshold).
+RUN_INFO_NAME = "run_info.json"
 
 
 class CheckpointError(InputError):

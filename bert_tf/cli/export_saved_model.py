@@ -13,7 +13,9 @@ serving_default(text) → entity_text, entity_type, score, start/end code-point 
 num_entities; texts longer than one window are windowed with --doc_stride). `--bert_config_file`,
 `--vocab_file` and, for a classifier or token_classifier, `--labels` default to the
 bert_config.json / vocab.txt / labels.txt beside the checkpoint. Classifier texts longer than
---max_seq_length are truncated (Google's rule).
+--max_seq_length are truncated (Google's rule). A run_classifier.py --multi_label checkpoint is
+exported multi-label (sigmoid probabilities, `label` = the labels above the threshold) as its
+run_info.json records; --multi_label, --label_threshold and --label_separator override that.
 """
 from absl import flags, logging
 
@@ -27,6 +29,13 @@ flags.DEFINE_enum("task", "classifier", list(SERVING_TASKS),
 cli.define_model_flags("Google-format checkpoint prefix or directory (Google's release, or the "
                        "output_dir of run_pretraining.py / run_classifier.py).")
 flags.DEFINE_integer("top_k", 5, "masked_lm: tokens returned per [MASK].")
+flags.DEFINE_bool("multi_label", None, "classifier: sigmoid probabilities and every label above "
+                  "--label_threshold (default: what run_info.json beside the checkpoint says; "
+                  "run_classifier.py --multi_label records it).")
+flags.DEFINE_float("label_threshold", None, "--multi_label: a label is returned when its "
+                   "probability is above this (default: the run's, else 0.5).")
+flags.DEFINE_string("label_separator", None, "--multi_label: joins the returned labels "
+                    "(default: the run's, else \",\").")
 flags.DEFINE_integer("doc_stride", None, "token_classifier: window stride (in WordPiece tokens) "
                      "for texts longer than one window; default half a window. "
                      "question_answering: the same for contexts; default 128 (Google's).")
@@ -54,6 +63,8 @@ def main(argv):
                            FLAGS.labels, top_k=FLAGS.top_k,
                            dtype_policy=FLAGS.mixed_precision, doc_stride=FLAGS.doc_stride,
                            bucket_size=FLAGS.bucket_size or None,
+                           multi_label=FLAGS.multi_label, threshold=FLAGS.label_threshold,
+                           label_separator=FLAGS.label_separator,
                            **cli.question_answering_kwargs(FLAGS))
     from bert_tf.progress import heartbeat
 

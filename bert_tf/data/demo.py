@@ -206,10 +206,17 @@ def _docstrings_of(module, wanted: set[str], seen_objects: set[int]) -> list[str
                 if member_name.startswith("_"):
                     continue
                 member = getattr(member, "__func__", member)  # classmethod / staticmethod
-                if inspect.isroutine(member) or isinstance(member, property):
-                    if isinstance(member.__doc__, str):
-                        out.append(member.__doc__)
+                if ((inspect.isroutine(member) or isinstance(member, property))
+                        and _from_stdlib(member) and isinstance(member.__doc__, str)):
+                    out.append(member.__doc__)
     return out
+
+
+def _from_stdlib(member) -> bool:
+    """False for a method another package patched into a stdlib class (transformers adds
+    methods to logging.Logger on import): the corpus must not depend on what was imported."""
+    owner = getattr(getattr(member, "fget", member), "__module__", None)
+    return not isinstance(owner, str) or owner.split(".")[0] in sys.stdlib_module_names
 
 
 def corpus_text(documents: Iterable[Document]) -> str:

@@ -30,7 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.checkpoints.google import LABELS_NAME, load_google_checkpoint, resolve_checkpoint
+from bert_tf.checkpoints.google import (LABELS_NAME, RUN_INFO_NAME, load_google_checkpoint,
+                                        resolve_checkpoint)
 from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
@@ -266,6 +267,27 @@ def read_labels_file(init_checkpoint: str | os.PathLike) -> list[str] | None:
         return [line.rstrip("\n") for line in f if line.rstrip("\n")]
 
 
+def multi_label_settings(init_checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """{multi_label, threshold, label_separator} of a run_classifier.py --multi_label run, from
+    the run_info.json beside its checkpoint; {} for any other checkpoint (so a multi-label
+    classifier is never exported with softmax probabilities by mistake)."""
+    path = os.path.join(os.path.dirname(resolve_checkpoint(init_checkpoint)), RUN_INFO_NAME)
+    if not tf.io.gfile.exists(path):
+        return {}
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            info = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ExportError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(info, dict) or not info.get("multi_label"):
+        return {}
+    settings = {"multi_label": True}
+    for key, field in (("label_threshold", "threshold"), ("label_separator", "label_separator")):
+        if key in info:
+            settings[field] = info[key]
+    return settings
+
+
 def resolve_labels(init_checkpoint: str | os.PathLike,
                    labels: Sequence[str] | None = None) -> list[str]:
     """Label names for a classifier checkpoint: `labels` if given, else labels.txt beside the
@@ -323,17 +345,23 @@ def spec_from_checkpoint(task: str, init_checkpoint: str, bert_config_file: str 
                 vocab_file: str | None, do_lower_case: bool, max_seq_length: int,
                 labels: list[str] | None, **spec_kwargs):
     """The export tools' `ExportSpec` from their model flags: config and vocab as
-    `checkpoints.model_files.load_model_files`, classifier labels from `--labels` or labels.txt beside the checkpoint."""
+    `checkpoints.model_files.load_model_files`, classifier labels from `--labels` or labels.txt
+    beside the checkpoint, and for a classifier the multi-label settings its run recorded
+    (`multi_label_settings`) where `spec_kwargs` leaves them out or None."""
     config, vocab = load_model_files(init_checkpoint, bert_config_file, vocab_file,
                                      max_seq_length, do_lower_case)
+    given = {k: spec_kwargs.pop(k) for k in ("multi_label", "threshold", "label_separator")
+             if k in spec_kwargs}
+    given = {k: v for k, v in given.items() if v is not None}
     if task == "classifier":
         labels = resolve_labels(init_checkpoint, labels)
+        given = {**multi_label_settings(init_checkpoint), **given}
     elif task == TokenClassifierServingModule.task:
         labels = resolve_token_labels(init_checkpoint, labels)
     elif labels:
         raise ExportError(f"--labels applies to --task=classifier, not --task={task}")
     return ExportSpec(task, config, vocab, do_lower_case=do_lower_case,
-                      max_seq_length=max_seq_length, labels=labels or [], **spec_kwargs)
+                      max_seq_length=max_seq_length, labels=labels or [], **given, **spec_kwargs)
 
 
 def load_model(spec: ExportSpec, init_checkpoint: str | os.PathLike) -> keras.Model:

@@ -57,10 +57,7 @@ def tokenize_with_char_offsets(tokenizer: BertTokenizer, strings: tf.Tensor
             tf.strings.length(checked), tf.strings.length(strings),
             message="the input must be valid UTF-8 to return character offsets")]):
         text = tf.identity(strings)
-    if tokenizer._sigma_pattern is not None:
-        # Same bytes before and after (capital and final sigma are both 2 bytes in UTF-8).
-        text = tf.strings.regex_replace(text, tokenizer._sigma_pattern, "\\1\u03c2\\2\\3")
-    normalized, norm_to_orig = tokenizer._normalizer.normalize_with_offsets(text)
+    normalized, norm_to_orig = tokenizer.normalize_with_offsets(text)
     words, word_starts, _ = tokenizer._word_splitter.tokenize_with_offsets(normalized)
     flat_words = words.flat_values
     pieces, piece_starts, piece_ends = tokenizer._wordpiece.tokenize_with_offsets(flat_words)
@@ -87,7 +84,6 @@ def tokenize_with_char_offsets(tokenizer: BertTokenizer, strings: tf.Tensor
     first_byte = (starts + word_base).flat_values
     last_byte = (ends + word_base).flat_values - 1
     chars = _char_index_of_bytes(strings)
-    norm_to_orig = tf.cast(norm_to_orig, tf.int64)
     orig_first = tf.gather_nd(norm_to_orig, tf.stack([row_of_piece, first_byte], axis=1))
     orig_last = tf.gather_nd(norm_to_orig, tf.stack([row_of_piece, last_byte], axis=1))
     char_start = tf.gather_nd(chars, tf.stack([row_of_piece, orig_first], axis=1))

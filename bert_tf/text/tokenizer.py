@@ -261,9 +261,36 @@ class BertTokenizer(tf.Module):
             # drop it anyway, exactly like Python's decode(errors="ignore")).
             strings = tf.strings.unicode_transcode(
                 strings, "UTF-8", "UTF-8", errors="ignore", replace_control_characters=False)
-            strings = tf.strings.regex_replace(
-                strings, self._sigma_pattern, "\\1" + _FINAL_SIGMA + "\\2\\3")
-        return self._normalizer.normalize(strings)
+        return self._normalizer.normalize(self._fix_final_sigma(strings))
+
+    def normalize_with_offsets(self, strings: tf.Tensor) -> tuple[tf.Tensor, tf.RaggedTensor]:
+        """`normalize` plus, for every byte of each result, the input byte it comes from.
+
+        The entry point for code that maps tokens back into the user's text (token
+        classification and question answering serving), so that they normalize exactly as
+        ``tokenize`` does.
+
+        Args:
+          strings: string [B], valid UTF-8 (ill-formed bytes would shift the offsets: callers
+            drop or reject them first).
+
+        Returns:
+          (normalized string [B], int64 RaggedTensor [B, (bytes + 1)]): entry i of row b is the
+          byte of `strings[b]` that normalized byte i comes from; the last entry is the length
+          of `strings[b]` in bytes.
+        """
+        # Capital and final sigma are both 2 bytes in UTF-8, so the offsets stay valid.
+        strings = self._fix_final_sigma(tf.convert_to_tensor(strings, dtype=tf.string))
+        normalized, offsets = self._normalizer.normalize_with_offsets(strings)
+        return normalized, tf.cast(offsets, tf.int64)
+
+    def _fix_final_sigma(self, strings: tf.Tensor) -> tf.Tensor:
+        """Lower-casing mode: a word-final capital sigma becomes "ς" as Python's lower() does
+        (the normalizer alone would give "σ"); a no-op otherwise."""
+        if self._sigma_pattern is None:
+            return strings
+        return tf.strings.regex_replace(strings, self._sigma_pattern,
+                                        "\\1" + _FINAL_SIGMA + "\\2\\3")
 
     def tokenize(self, strings) -> tf.RaggedTensor | tf.Tensor:
         """Returns the WordPiece ids (int32) of each string; see the class docstring."""

@@ -20,8 +20,6 @@ import dataclasses
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_tf.text.tokenizer import _FINAL_SIGMA
-
 _NO_CHAR = tf.int64.max  # pads the character-start table so searchsorted never stops there
 
 
@@ -59,18 +57,10 @@ def words_with_offsets(tokenizer, texts: tf.Tensor) -> WordOffsets:
     texts = tf.convert_to_tensor(texts, tf.string)
     text = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="ignore",
                                         replace_control_characters=False)
-    fixed = text
-    # The tokenizer's final-sigma fix (lower-casing only) replaces one 2-byte letter by another,
-    # so byte offsets are unchanged. It reads the tokenizer's private fields because the
-    # normalization must be exactly the one `tokenize` applies.
-    if tokenizer._sigma_pattern is not None:
-        fixed = tf.strings.regex_replace(fixed, tokenizer._sigma_pattern,
-                                         "\\1" + _FINAL_SIGMA + "\\2\\3")
-    normalized, offsets = tokenizer._normalizer.normalize_with_offsets(fixed)
+    normalized, offsets = tokenizer.normalize_with_offsets(text)
     words, starts, ends = tf_text.WhitespaceTokenizer().tokenize_with_offsets(normalized)
     # offsets[b][i]: the byte in the original where normalized byte i came from. A word's last
     # byte comes from the original character that ends the word.
-    offsets = offsets.with_values(tf.cast(offsets.values, tf.int64))
     row = tf.cast(words.value_rowids(), tf.int64)
     base = tf.gather(offsets.row_splits, row)
     byte_start = tf.gather(offsets.values, base + tf.cast(starts.values, tf.int64))

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence, TextIO
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.checkpoints.google import RUN_INFO_NAME
 from bert_tf.config import BertConfig
 from bert_tf.data.glue import submission_label
 from bert_tf.training.options import TrainingError
@@ -44,7 +45,7 @@ logger = logging.getLogger("bert_tf")
 
 TEST_RESULTS_FILE = "test_results.tsv"
 SEEDS_SUMMARY_FILE = "eval_results.txt"
-RUN_INFO_FILE = "run_info.json"
+RUN_INFO_FILE = RUN_INFO_NAME
 # GLUE leaderboard file names of the submission (`<TASK>.tsv`); other tasks use the upper-cased
 # task name.
 GLUE_SUBMISSION_NAMES = {
@@ -168,7 +169,8 @@ def run_record(task_name: str, train_examples: Sequence[Any], labels, options) -
                 "max_seq_length", "do_lower_case", "train_batch_size", "learning_rate",
                 "num_train_epochs", "init_checkpoint", "gradient_accumulation_steps")},
             # Only when set: records written before multi-label runs existed still compare.
-            **({"multi_label": True} if options.multi_label else {})}
+            **({"multi_label": True, "label_threshold": options.label_threshold,
+                "label_separator": options.label_separator} if options.multi_label else {})}
 
 
 # A resumed run must have been trained on the same data into the same kind of model; other
