@@ -222,7 +222,7 @@ def _plan(tensors: dict[str, np.ndarray], table: dict, path: str,
 def load_hf_weights(model, path: str | os.PathLike, strict: bool = True,
                     optional_groups: Iterable[str] = ()) -> LoadReport:
     """Loads a HF BERT directory's safetensors into a BertEncoder / BertPretrainer /
-    BertClassifier (any model `google_name_table` knows).
+    BertClassifier / BertTokenClassifier / BertSpanQA (any model `google_name_table` knows).
 
     Keys may carry HF's `bert.` prefix (task models) or not (BertModel). HF heads the model lacks
     are `unused`; a checkpoint without pooler weights (e.g. BertForMaskedLM) leaves the pooler
@@ -284,6 +284,8 @@ def _architecture(model) -> tuple[str, bool]:
         return "BertForPreTraining", False
     if has("masked_lm"):
         return "BertForMaskedLM", False
+    if has("span_head"):  # BertSpanQA: HF's qa_outputs
+        return "BertForQuestionAnswering", False
     if has("classifier"):
         token_level = hasattr(model, "num_labels")  # BertTokenClassifier: a label per token
         return ("BertForTokenClassification" if token_level

@@ -4,9 +4,13 @@
         --text="The capital of France is [MASK]."
     python -m bert_tf.cli.predict --model=out/mrpc --task=text-classification \
         --input_file=pairs.txt        # one text per line; "text_a ||| text_b" for a pair
+    python -m bert_tf.cli.predict --model=out/wnut17 --task=ner --text="Jim lives in Paris."
+    python -m bert_tf.cli.predict --model=out/squad --task=question-answering \
+        --text="Where does Jim live? ||| Jim lives in Paris."
 
 `--model` is anything `bert_tf.from_pretrained` reads. Each output line is
-`{"text": ..., ["text_pair": ...,] "result": <the pipeline's result>}`.
+`{"text": ..., ["text_pair": ...,] "result": <the pipeline's result>}`; question answering's
+`question ||| context` lines give `{"question": ..., "context": ..., "result": ...}`.
 """
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ from bert_tf.cli.common import run
 PAIR_SEPARATOR = " ||| "
 flags.DEFINE_string("model", None, "Model directory (any format from_pretrained reads).")
 flags.DEFINE_string("task", None, "fill-mask, text-classification (sentiment-analysis), "
-                    "embedding (sentence-embedding), or another registered pipeline.")
-flags.DEFINE_multi_string("text", [], "A text to predict on (repeatable; 'a ||| b' for a pair).")
+                    "embedding (sentence-embedding), token-classification (ner), "
+                    "question-answering, or another registered pipeline.")
+flags.DEFINE_multi_string("text", [], "A text to predict on (repeatable; 'a ||| b' for a pair, "
+                          "'question ||| context' for question answering).")
 flags.DEFINE_string("input_file", None, "A UTF-8 file with one text (or 'a ||| b' pair) per line.")
 flags.DEFINE_integer("top_k", None, "fill-mask / text-classification: results per input.")
 flags.DEFINE_integer("max_seq_length", None, "Tokens per input (default: the model's, or 128).")
@@ -56,9 +62,10 @@ def main(argv):
         kwargs["top_k"] = FLAGS.top_k
     predict = pipeline(FLAGS.task, FLAGS.model, **kwargs)
     inputs = read_inputs(FLAGS.text, FLAGS.input_file)
+    names = ("question", "context") if predict.model_task == "question_answering" else (
+        "text", "text_pair")
     for item, result in zip(inputs, predict(inputs)):
-        line = {"text": item} if isinstance(item, str) else {"text": item[0],
-                                                             "text_pair": item[1]}
+        line = {names[0]: item} if isinstance(item, str) else dict(zip(names, item))
         line["result"] = result
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
 

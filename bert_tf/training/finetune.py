@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence, TextIO
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.checkpoints.google import RUN_INFO_NAME
 from bert_tf.config import BertConfig
 from bert_tf.data.glue import submission_label
 from bert_tf.training.options import TrainingError
@@ -44,7 +45,7 @@ logger = logging.getLogger("bert_tf")
 
 TEST_RESULTS_FILE = "test_results.tsv"
 SEEDS_SUMMARY_FILE = "eval_results.txt"
-RUN_INFO_FILE = "run_info.json"
+RUN_INFO_FILE = RUN_INFO_NAME
 # GLUE leaderboard file names of the submission (`<TASK>.tsv`); other tasks use the upper-cased
 # task name.
 GLUE_SUBMISSION_NAMES = {
