@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.data.conll import check_labels
 from bert_tf.errors import InputError
 from bert_tf.pretrained import Pretrained, from_pretrained
 from bert_tf.serving.export import ExportSpec
@@ -295,6 +296,7 @@ class TokenClassificationPipeline(Pipeline):
             raise PipelineError(f"{self.pretrained.path}: a token classifier needs its IOB2 "
                                 f"labels (labels.txt beside the checkpoint, or config.json "
                                 f"id2label)")
+        check_labels(self.pretrained.labels, f"{self.pretrained.path}: the model's labels")
         return self._export_module(preprocessor, doc_stride=self.doc_stride)
 
     def _results(self, texts, pairs, out):

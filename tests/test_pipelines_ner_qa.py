@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -173,6 +175,10 @@ def test_ner_errors(ner_dir, tmp_path):
     google_ckpt.write_google_checkpoint(bare, CONFIG, seed=1, vocab_tokens=TOKENS)
     with pytest.raises(PipelineError, match="bare: a token classifier needs its IOB2 labels"):
         bert_tf.pipeline("ner", bare)
+    hf_names = _write_dir(str(tmp_path / "not_iob2"), _ner_arrays(),
+                          [f"LABEL_{i}" for i in range(len(LABELS))])
+    with pytest.raises(InputError, match="not_iob2: the model's labels: .* lack 'O'"):
+        bert_tf.pipeline("ner", hf_names)
 
 
 # ----------------------------------------------------------------------------- qa
@@ -292,3 +298,20 @@ def test_exported_models_give_the_pipeline_results(ner_dir, qa_dir, tmp_path):
         assert [{**r, "score": 0} for r in got] == [{**r, "score": 0} for r in want]
         np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want],
                                    atol=1e-5)
+
+
+def test_predict_command_question_answering(qa_dir):
+    """`question ||| context` lines give {"question", "context", "result"} JSON lines."""
+    cmd = [sys.executable, "-m", "bert_tf.cli.predict", f"--model={qa_dir}",
+           "--task=question-answering", "--max_seq_length=24", "--max_query_length=6",
+           f"--text={QUESTIONS[1]} ||| {CONTEXTS[1]}", f"--text={QUESTIONS[2]} ||| {CONTEXTS[2]}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    direct = bert_tf.pipeline("question-answering", qa_dir, max_seq_length=24,
+                              max_query_length=6)(
+        question=QUESTIONS[1:3], context=CONTEXTS[1:3])
+    assert [(r["question"], r["context"]) for r in rows] == list(zip(QUESTIONS[1:3],
+                                                                      CONTEXTS[1:3]))
+    assert [r["result"]["answer"] for r in rows] == [r["answer"] for r in direct]

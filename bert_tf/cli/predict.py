@@ -32,6 +32,16 @@ flags.DEFINE_string("input_file", None, "A UTF-8 file with one text (or 'a ||| b
 flags.DEFINE_integer("top_k", None, "fill-mask / text-classification: results per input.")
 flags.DEFINE_integer("max_seq_length", None, "Tokens per input (default: the model's, or 128).")
 flags.DEFINE_integer("batch_size", 32, "Inputs per model call.")
+# Token classification and question answering (default: what the model's files record).
+flags.DEFINE_integer("doc_stride", None, "ner / question-answering: window stride for long texts.")
+flags.DEFINE_integer("max_query_length", None, "question-answering: question pieces kept.")
+flags.DEFINE_integer("max_answer_length", None, "question-answering: longest answer in pieces.")
+flags.DEFINE_bool("version_2_with_negative", None, "question-answering: a SQuAD 2.0 model (may "
+                  "answer nothing).")
+flags.DEFINE_float("null_score_diff_threshold", None, "question-answering (SQuAD 2.0): no answer "
+                   "when null_score_diff exceeds it.")
+_TASK_FLAGS = ("top_k", "doc_stride", "max_query_length", "max_answer_length",
+               "version_2_with_negative", "null_score_diff_threshold")
 flags.mark_flags_as_required(["model", "task"])
 FLAGS = flags.FLAGS
 
@@ -58,8 +68,8 @@ def main(argv):
     from bert_tf.pipelines import pipeline
 
     kwargs = {"batch_size": FLAGS.batch_size, "max_seq_length": FLAGS.max_seq_length}
-    if FLAGS.top_k is not None:
-        kwargs["top_k"] = FLAGS.top_k
+    kwargs.update({name: FLAGS[name].value for name in _TASK_FLAGS
+                   if FLAGS[name].value is not None})
     predict = pipeline(FLAGS.task, FLAGS.model, **kwargs)
     inputs = read_inputs(FLAGS.text, FLAGS.input_file)
     names = ("question", "context") if predict.model_task == "question_answering" else (
