@@ -196,10 +196,10 @@ def test_google_question_answering(tmp_path, google_dir):
 def test_hf_question_answering_round_trip(tmp_path):
     """BertForQuestionAnswering (no pooler, qa_outputs [2, H]) loads into BertSpanQA and writes
     back as one: the same qa_outputs tensors, the same weights again."""
-    arrays = {k: v for k, v in _squad_arrays(seed=11).items()
-              if not k.startswith("bert/pooler")}
+    arrays = _squad_arrays(seed=11)
     config = hf_ckpt.hf_config(CONFIG, "BertForQuestionAnswering", hidden_act="gelu_new")
-    tensors = hf_ckpt.to_hf_tensors(arrays)
+    tensors = hf_ckpt.to_hf_tensors({k: v for k, v in arrays.items()
+                                     if not k.startswith("bert/pooler")})
     directory = hf_ckpt.write_hf_directory(str(tmp_path / "qa"), config, tensors)
     loaded = from_pretrained(directory)
     assert loaded.task == "question_answering" and isinstance(loaded.model, BertSpanQA)
