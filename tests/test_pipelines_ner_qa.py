@@ -85,6 +85,16 @@ def qa_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def ner(ner_dir):
+    return bert_tf.pipeline("ner", ner_dir, max_seq_length=SEQ, doc_stride=STRIDE)
+
+
+@pytest.fixture(scope="module")
+def qa(qa_dir):
+    return bert_tf.pipeline("question-answering", qa_dir, **QA)
+
+
+@pytest.fixture(scope="module")
 def ner_reference(ner_dir):
     model = BertTokenClassifier(BertEncoder(BertConfig.from_dict(CONFIG)), len(LABELS))
     load_google_checkpoint(model, ner_dir, optional_groups=("classifier",))
@@ -124,9 +134,8 @@ def _served_answers(out):
 
 
 # ----------------------------------------------------------------------------- ner
-def test_ner_equals_the_serving_module_and_predict_entities(ner_dir, ner_reference):
+def test_ner_equals_the_serving_module_and_predict_entities(ner, ner_reference):
     model, preprocessor, module = ner_reference
-    ner = bert_tf.pipeline("ner", ner_dir, max_seq_length=SEQ, doc_stride=STRIDE)
     results = ner(TEXTS)
     served = _served_entities(module.serve_text(tf.constant(TEXTS)))
     assert results == served  # the same batch through the same graph: bit-exact
@@ -141,26 +150,31 @@ def test_ner_equals_the_serving_module_and_predict_entities(ner_dir, ner_referen
         == [[(x.type, x.text, x.start, x.end) for x in row] for row in expected]
     np.testing.assert_allclose([e["score"] for r in results for e in r],
                                [x.score for row in expected for x in row], atol=1e-5)
-    # Smaller batches, one text, the token-classification name: the same entities.
-    small = bert_tf.pipeline("token-classification", ner_dir, max_seq_length=SEQ,
-                             doc_stride=STRIDE, batch_size=2)
-    for got, want in zip(small(TEXTS), results):
-        assert [{**e, "score": 0} for e in got] == [{**e, "score": 0} for e in want]
-        np.testing.assert_allclose([e["score"] for e in got], [e["score"] for e in want],
-                                   atol=1e-6)
-    assert [e["word"] for e in small(TEXTS[3])] == [e["word"] for e in results[3]]
+    # Smaller batches and one text: the same entities.
+    ner.batch_size = 2
+    try:
+        for got, want in zip(ner(TEXTS), results):
+            assert [{**e, "score": 0} for e in got] == [{**e, "score": 0} for e in want]
+            np.testing.assert_allclose([e["score"] for e in got], [e["score"] for e in want],
+                                       atol=1e-6)
+    finally:
+        ner.batch_size = 32
+    assert [e["word"] for e in ner(TEXTS[3])] == [e["word"] for e in results[3]]
+    assert type(bert_tf.pipeline("token-classification", ner.pretrained)) is type(ner)
 
 
-def test_ner_text_without_entities(ner_dir):
-    ner = bert_tf.pipeline("ner", ner_dir, max_seq_length=SEQ)
+def test_ner_text_without_entities(ner):
     head = ner.pretrained.model.classifier
-    head.output_weights.assign(np.zeros(head.output_weights.shape, np.float32))  # always O
-    assert ner(["The cat sat on the mat in Paris.", "", "   "]) == [[], [], []]
-    assert ner("The dog runs fast.") == []
+    trained = head.output_weights.numpy()
+    head.output_weights.assign(np.zeros_like(trained))  # only the bias, which favours O
+    try:
+        assert ner(["The cat sat on the mat in Paris.", "", "   "]) == [[], [], []]
+        assert ner("The dog runs fast.") == []
+    finally:
+        head.output_weights.assign(trained)
 
 
-def test_ner_errors(ner_dir, tmp_path):
-    ner = bert_tf.pipeline("ner", ner_dir, max_seq_length=SEQ)
+def test_ner_errors(ner, ner_dir, tmp_path):
     with pytest.raises(PipelineError, match="input 0: .*single texts"):
         ner(("the cat", "the dog"))
     with pytest.raises(PipelineError, match="input 1: .*got 3"):
@@ -182,10 +196,9 @@ def test_ner_errors(ner_dir, tmp_path):
 
 
 # ----------------------------------------------------------------------------- qa
-def test_qa_equals_the_serving_module(qa_dir):
-    qa = bert_tf.pipeline("question-answering", qa_dir, **QA)
-    served = _served_answers(_qa_module(qa_dir).serve(tf.constant(QUESTIONS),
-                                                      tf.constant(CONTEXTS)))
+def test_qa_equals_the_serving_module(qa, qa_dir):
+    module = _qa_module(qa_dir)  # held: a tf.function method keeps only a weak reference
+    served = _served_answers(module.serve(tf.constant(QUESTIONS), tf.constant(CONTEXTS)))
     results = qa(question=QUESTIONS, context=CONTEXTS)
     assert results == served  # bit-exact: the same batch through the same graph
     for context, result in zip(CONTEXTS, results):
@@ -194,11 +207,14 @@ def test_qa_equals_the_serving_module(qa_dir):
     assert len({r["answer"] for r in results}) > 1
     # HF's other input kinds, one input, and batches of 3 then 1.
     dicts = [{"question": q, "context": c} for q, c in zip(QUESTIONS, CONTEXTS)]
-    small = bert_tf.pipeline("question-answering", qa_dir, batch_size=3, **QA)
-    for got in (qa(dicts), qa(list(zip(QUESTIONS, CONTEXTS))), small(dicts)):
-        assert [{**r, "score": 0} for r in got] == [{**r, "score": 0} for r in results]
-        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in results],
-                                   atol=1e-5)
+    qa.batch_size = 3
+    try:
+        for got in (qa(dicts), qa(list(zip(QUESTIONS, CONTEXTS)))):
+            assert [{**r, "score": 0} for r in got] == [{**r, "score": 0} for r in results]
+            np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in results],
+                                       atol=1e-5)
+    finally:
+        qa.batch_size = 32
     one = qa(question=QUESTIONS[1], context=CONTEXTS[1])
     assert isinstance(one, dict) and one["answer"] == results[1]["answer"]
     assert qa(dicts[1])["answer"] == qa((QUESTIONS[1], CONTEXTS[1]))["answer"] == one["answer"]
@@ -208,8 +224,7 @@ def test_qa_equals_the_serving_module(qa_dir):
     assert qa([]) == []
 
 
-def test_qa_errors(qa_dir):
-    qa = bert_tf.pipeline("question-answering", qa_dir, **QA)
+def test_qa_errors(qa, qa_dir):
     with pytest.raises(PipelineError, match="input 1: context is empty"):
         qa(question=["Who?", "Who?"], context=["The cat.", " "])
     with pytest.raises(PipelineError, match="input 0: question is empty"):
@@ -244,19 +259,17 @@ def test_qa_settings_from_run_info_and_v2_no_answer(tmp_path):
     assert loaded.task == "question_answering" and loaded.max_seq_length == 24
     assert loaded.settings == {"doc_stride": 5, "max_query_length": 6,
                                "version_2_with_negative": True}
-    for threshold in (-1e9, 1e9, 0.0):
-        qa = bert_tf.pipeline("question-answering", directory, max_answer_length=4,
-                              null_score_diff_threshold=threshold)
-        module = _qa_module(directory, True, threshold)
-        served = _served_answers(module.serve(tf.constant(QUESTIONS), tf.constant(CONTEXTS)))
-        results = qa(question=QUESTIONS, context=CONTEXTS)
-        assert results == served
-        assert all(set(r) == {"score", "start", "end", "answer", "null_score_diff"}
-                   for r in results)
-        if threshold < 0:
-            assert all((r["answer"], r["start"], r["end"]) == ("", -1, -1) for r in results)
-        if threshold > 0:
-            assert all(r["answer"] for r in results)
+    never, always = (bert_tf.pipeline("question-answering", directory, max_answer_length=4,
+                                      null_score_diff_threshold=threshold)(
+        question=QUESTIONS, context=CONTEXTS) for threshold in (-1e9, 1e9))
+    module = _qa_module(directory, True, -1e9)
+    assert never == _served_answers(module.serve(tf.constant(QUESTIONS),
+                                                 tf.constant(CONTEXTS)))
+    assert all(set(r) == {"score", "start", "end", "answer", "null_score_diff"}
+               for r in never + always)
+    assert all((r["answer"], r["start"], r["end"]) == ("", -1, -1) for r in never)
+    assert all(r["answer"] for r in always)
+    assert [r["null_score_diff"] for r in never] == [r["null_score_diff"] for r in always]
     # Without run_info: v1, and the model's max_position_embeddings caps run_squad's 384.
     plain = bert_tf.pipeline("question-answering", _write_dir(str(tmp_path / "v1"), _qa_arrays()),
                              max_query_length=6)
@@ -264,54 +277,39 @@ def test_qa_settings_from_run_info_and_v2_no_answer(tmp_path):
     assert plain.module.doc_stride == 128 and not plain.module.version_2_with_negative
 
 
-def test_exported_models_give_the_pipeline_results(ner_dir, qa_dir, tmp_path):
+def test_exported_model_gives_the_pipeline_results(qa, qa_dir, tmp_path):
     """A SavedModel exported from the same weights: from_pretrained reads its task and
-    settings, and the pipeline on it equals the pipeline on the checkpoint and the loaded
-    SavedModel's serving_default."""
-    qa_settings = dict(QA, version_2_with_negative=True)
-    for name, task, directory, settings, recorded in (
-            ("ner", "token_classifier", ner_dir, {"doc_stride": STRIDE}, {"doc_stride": STRIDE}),
-            ("qa", "question_answering", qa_dir, qa_settings,
-             {"doc_stride": 5, "max_query_length": 6, "max_answer_length": 4,
-              "version_2_with_negative": True, "null_score_diff_threshold": 0.0})):
-        source = bert_tf.from_pretrained(directory, task=task)
-        spec = ExportSpec(task, source.config, source.vocab, labels=source.labels or [],
-                          **{"max_seq_length": SEQ, **settings})
-        path = export_saved_model(spec.serving_module(source.model), spec, str(tmp_path),
-                                  name)
-        loaded = bert_tf.from_pretrained(path)
-        assert loaded.task == task and loaded.format == "saved_model"
-        assert loaded.settings == recorded
-        signature = tf.saved_model.load(path).signatures["serving_default"]
-        if task == "token_classifier":
-            got = bert_tf.pipeline("ner", path)(TEXTS)
-            assert got == _served_entities(signature(text=tf.constant(TEXTS)))
-            want = bert_tf.pipeline("ner", directory, max_seq_length=SEQ, **settings)(TEXTS)
-            got, want = sum(got, []), sum(want, [])
-        else:
-            got = bert_tf.pipeline("question-answering", path)(question=QUESTIONS,
-                                                               context=CONTEXTS)
-            assert got == _served_answers(signature(question=tf.constant(QUESTIONS),
-                                                    context=tf.constant(CONTEXTS)))
-            want = bert_tf.pipeline("question-answering", directory, **settings)(
-                question=QUESTIONS, context=CONTEXTS)
-        assert [{**r, "score": 0} for r in got] == [{**r, "score": 0} for r in want]
-        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want],
-                                   atol=1e-5)
+    settings, and the pipeline on it equals the loaded SavedModel's serving_default and the
+    pipeline on the checkpoint."""
+    source = bert_tf.from_pretrained(qa_dir, task="question_answering")
+    spec = ExportSpec("question_answering", source.config, source.vocab, **QA)
+    path = export_saved_model(spec.serving_module(source.model), spec, str(tmp_path), "qa")
+    loaded = bert_tf.from_pretrained(path)
+    assert (loaded.task, loaded.format, loaded.max_seq_length) == (
+        "question_answering", "saved_model", QA["max_seq_length"])
+    assert loaded.settings == {"doc_stride": 5, "max_query_length": 6, "max_answer_length": 4,
+                               "version_2_with_negative": False,
+                               "null_score_diff_threshold": 0.0}
+    got = bert_tf.pipeline("question-answering", path)(question=QUESTIONS, context=CONTEXTS)
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    assert got == _served_answers(signature(question=tf.constant(QUESTIONS),
+                                            context=tf.constant(CONTEXTS)))
+    want = qa(question=QUESTIONS, context=CONTEXTS)
+    assert [{**r, "score": 0} for r in got] == [{**r, "score": 0} for r in want]
+    np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], atol=1e-5)
 
 
-def test_predict_command_question_answering(qa_dir):
+def test_predict_command_question_answering(qa, qa_dir):
     """`question ||| context` lines give {"question", "context", "result"} JSON lines."""
+    flags = [f"--{name}={value}" for name, value in QA.items()]
     cmd = [sys.executable, "-m", "bert_tf.cli.predict", f"--model={qa_dir}",
-           "--task=question-answering", "--max_seq_length=24", "--max_query_length=6",
+           "--task=question-answering", *flags,
            f"--text={QUESTIONS[1]} ||| {CONTEXTS[1]}", f"--text={QUESTIONS[2]} ||| {CONTEXTS[2]}"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    direct = bert_tf.pipeline("question-answering", qa_dir, max_seq_length=24,
-                              max_query_length=6)(
-        question=QUESTIONS[1:3], context=CONTEXTS[1:3])
+    direct = qa(question=QUESTIONS[1:3], context=CONTEXTS[1:3])
     assert [(r["question"], r["context"]) for r in rows] == list(zip(QUESTIONS[1:3],
                                                                       CONTEXTS[1:3]))
     assert [r["result"]["answer"] for r in rows] == [r["answer"] for r in direct]
