@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 
@@ -253,14 +252,7 @@ def _run_info(prefix: str) -> dict:
     path = _beside(prefix, google.RUN_INFO_NAME)
     if not os.path.isfile(path):
         return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PretrainedError(f"cannot read {path}: {e}") from None
-    if not isinstance(values, dict):
-        raise PretrainedError(f"{path}: expected a JSON object, got {type(values).__name__}")
-    return values
+    return huggingface.read_json_object(path, google.RUN_INFO_NAME)  # the JSON reader of HF files
 
 
 def _squad_settings(run: dict) -> dict:

@@ -16,6 +16,7 @@ import google_ckpt
 import hf_ckpt
 import numpy_bert
 from bert_tf import BertClassifier, BertEncoder, BertPretrainer
+from bert_tf.errors import InputError
 from bert_tf.models import BertSpanQA
 from bert_tf.pretrained import PretrainedError, detect_format, from_pretrained, save_pretrained
 
@@ -191,6 +192,10 @@ def test_google_question_answering(tmp_path, google_dir):
     assert isinstance(fresh.model, BertSpanQA)
     with pytest.raises(PretrainedError, match="question_answering model without the heads"):
         from_pretrained(directory, task="classifier")
+    with open(os.path.join(directory, "run_info.json"), "w") as f:
+        f.write("{not json")
+    with pytest.raises(InputError, match="cannot read run_info.json .*squad/run_info.json"):
+        from_pretrained(directory)
 
 
 def test_hf_question_answering_round_trip(tmp_path):
