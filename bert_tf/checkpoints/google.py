@@ -29,8 +29,7 @@ CONFIG_NAME = "bert_config.json"
 # Written beside a fine-tuned checkpoint by run_classifier.py (read by the export tools).
 VOCAB_NAME = "vocab.txt"
 LABELS_NAME = "labels.txt"
-# What a fine-tuning run was trained on and with (run_classifier.py, run_squad.py): its
-# max_seq_length, do_lower_case and, for SQuAD, doc_stride / max_query_length / task_name.
+# What a run_classifier.py run was trained on (its labels, multi_label and threshold).
 RUN_INFO_NAME = "run_info.json"
 
 
