@@ -7,7 +7,8 @@ Recognised, in this order:
 - a Hugging Face BERT directory (`config.json` + `model.safetensors` + `vocab.txt`),
 - a keras-hub BERT preset directory (`metadata.json` + `model.weights.h5`; encoder only),
 - a Google TF1 checkpoint directory or prefix (`bert_model.ckpt` + `bert_config.json` +
-  `vocab.txt`), which includes a fine-tuned output_dir of ours (plus `labels.txt`),
+  `vocab.txt`), which includes a fine-tuned output_dir of ours (plus `labels.txt`; a run_squad
+  output_dir's `run_info.json` gives its casing, max_seq_length and SQuAD settings),
 - a Keras `.keras` file of one of our models (with `vocab.txt` beside it).
 
 Example:
@@ -26,10 +27,11 @@ import keras
 import tensorflow as tf
 
 from bert_tf.checkpoints import google, huggingface
-from bert_tf.checkpoints.names import CLASSIFIER, NEXT_SENTENCE
+from bert_tf.checkpoints.names import CLASSIFIER, NEXT_SENTENCE, SPAN_QA
 from bert_tf.config import BertConfig
 from bert_tf.errors import InputError
-from bert_tf.models import BertClassifier, BertEncoder, BertPretrainer, BertTokenClassifier
+from bert_tf.models import (BertClassifier, BertEncoder, BertPretrainer, BertSpanQA,
+                            BertTokenClassifier)
 from bert_tf.text.preprocessor import BertPreprocessor
 from bert_tf.text.vocab import Vocab, load_vocab, looks_cased
 
@@ -39,12 +41,21 @@ logger = logging.getLogger("bert_tf")
 # absent (HF BertForMaskedLM); "pretraining" needs both heads.
 TASK_MODELS = {"encoder": BertEncoder, "masked_lm": BertPretrainer,
                "pretraining": BertPretrainer, "classifier": BertClassifier,
-               "token_classifier": BertTokenClassifier}
+               "token_classifier": BertTokenClassifier, "question_answering": BertSpanQA}
 TASKS = tuple(TASK_MODELS) + ("embedding",)
 _HF_ARCHITECTURE_TASKS = {"BertModel": "encoder", "BertForMaskedLM": "masked_lm",
                           "BertForPreTraining": "pretraining",
                           "BertForSequenceClassification": "classifier",
-                          "BertForTokenClassification": "token_classifier"}
+                          "BertForTokenClassification": "token_classifier",
+                          "BertForQuestionAnswering": "question_answering"}
+# Task heads a bare checkpoint (encoder or pretraining heads) can be loaded into: the head
+# starts new, to be fine-tuned.
+_HEAD_TASKS = ("classifier", "token_classifier", "question_answering")
+# Per task, the settings it was trained or exported with that its serving module takes
+# (ExportSpec field names); Pretrained.settings holds those the files record.
+TASK_SETTINGS = {"token_classifier": ("doc_stride",),
+                 "question_answering": ("doc_stride", "max_query_length", "max_answer_length",
+                                        "version_2_with_negative", "null_score_diff_threshold")}
 KERAS_NAME = "model.keras"  # what `convert --to_format=keras` writes, beside vocab.txt
 FORMATS = ("saved_model", "sentence_transformers", "hf", "keras_hub", "google", "keras")
 
@@ -57,7 +68,10 @@ class PretrainedError(InputError):
 class Pretrained:
     """A loaded model and what its text needs: vocab, casing, labels, and where it came from.
 
-    `model` is a Keras model (BertEncoder, BertPretrainer, BertClassifier or SentenceEmbedder).
+    `model` is a Keras model (BertEncoder, BertPretrainer, BertClassifier, BertTokenClassifier,
+    BertSpanQA or SentenceEmbedder). `settings`: the task's TASK_SETTINGS the files record (an
+    export's doc_stride and SQuAD settings, a run_squad output_dir's run_info.json); pipelines
+    default to them.
     """
 
     model: keras.Model
@@ -69,6 +83,7 @@ class Pretrained:
     path: str
     labels: list[str] | None = None
     max_seq_length: int | None = None
+    settings: dict = dataclasses.field(default_factory=dict)
 
     def preprocessor(self, seq_length: int | None = None, **kwargs) -> BertPreprocessor:
         """The BertPreprocessor the model expects (seq_length: given, else the model's own,
@@ -150,8 +165,7 @@ def _check_task(task: str | None, found: str, path: str) -> str:
         return found
     if task == "encoder" or (task == "masked_lm" and found == "pretraining"):
         return task
-    heads = ("classifier", "token_classifier")
-    if task in heads and found not in heads:
+    if task in _HEAD_TASKS and found not in _HEAD_TASKS:
         return task
     raise PretrainedError(f"{path} holds a {found} model without the heads task={task!r} "
                           f"needs")
@@ -159,7 +173,7 @@ def _check_task(task: str | None, found: str, path: str) -> str:
 
 def _optional_groups(task: str) -> tuple[str, ...]:
     return {"masked_lm": (NEXT_SENTENCE,), "classifier": (CLASSIFIER,),
-            "token_classifier": (CLASSIFIER,)}.get(task, ())
+            "token_classifier": (CLASSIFIER,), "question_answering": (SPAN_QA,)}.get(task, ())
 
 
 def _build(task: str, config: BertConfig, num_classes: int | None) -> keras.Model:
@@ -183,6 +197,8 @@ def _from_hf(path: str, task: str | None, strict: bool) -> Pretrained:
 
 def _google_task(prefix: str) -> str:
     names = {name for name, _ in tf.train.list_variables(prefix)}
+    if "cls/squad/output_weights" in names:  # run_squad's span head
+        return "question_answering"
     if "output_weights" in names:
         return "classifier"
     if "cls/seq_relationship/output_weights" in names:
@@ -221,8 +237,32 @@ def _from_google(path: str, task: str | None, strict: bool) -> Pretrained:
     model = _build(task, config, checkpoint_num_classes(prefix) or len(labels or []))
     google.load_google_checkpoint(model, prefix, strict=strict,
                                   optional_groups=_optional_groups(task))
-    return Pretrained(model, config, vocab, _guess_lower_case(vocab, path), task, "google",
-                      path, labels)
+    run = _run_info(prefix)
+    lower = run.get("do_lower_case")
+    if not isinstance(lower, bool):
+        lower = _guess_lower_case(vocab, path)
+    max_seq_length = run.get("max_seq_length")
+    return Pretrained(model, config, vocab, lower, task, "google", path, labels,
+                      max_seq_length if isinstance(max_seq_length, int) else None,
+                      _squad_settings(run) if task == "question_answering" else {})
+
+
+def _run_info(prefix: str) -> dict:
+    """The run_info.json a fine-tuning run wrote beside its checkpoint, or {}."""
+    path = _beside(prefix, google.RUN_INFO_NAME)
+    if not os.path.isfile(path):
+        return {}
+    return huggingface.read_json_object(path, google.RUN_INFO_NAME)  # the JSON reader of HF files
+
+
+def _squad_settings(run: dict) -> dict:
+    """TASK_SETTINGS of a run_squad output_dir's run_info.json ({} for another run's)."""
+    if run.get("task_name") not in ("squad", "squad_v2"):
+        return {}
+    settings = {k: run[k] for k in ("doc_stride", "max_query_length")
+                if isinstance(run.get(k), int)}
+    settings["version_2_with_negative"] = run["task_name"] == "squad_v2"
+    return settings
 
 
 def _from_saved_model(path: str, task: str | None, strict: bool) -> Pretrained:
@@ -232,8 +272,10 @@ def _from_saved_model(path: str, task: str | None, strict: bool) -> Pretrained:
     found = {"masked_lm": "masked_lm", "classifier": "classifier"}.get(spec.task, spec.task)
     if task not in (None, found):
         raise PretrainedError(f"{path} is an exported {spec.task} model, not {task!r}")
+    settings = {k: getattr(spec, k) for k in TASK_SETTINGS.get(found, ())
+                if getattr(spec, k) is not None}
     return Pretrained(model, spec.bert_config, spec.vocab, spec.do_lower_case, found,
-                      "saved_model", path, spec.labels or None, spec.max_seq_length)
+                      "saved_model", path, spec.labels or None, spec.max_seq_length, settings)
 
 
 def _from_keras(path: str, task: str | None, strict: bool) -> Pretrained:
@@ -241,7 +283,8 @@ def _from_keras(path: str, task: str | None, strict: bool) -> Pretrained:
         path = os.path.join(path, KERAS_NAME)
     model = keras.saving.load_model(path)
     found = {BertEncoder: "encoder", BertClassifier: "classifier",
-             BertTokenClassifier: "token_classifier"}.get(type(model), "pretraining")
+             BertTokenClassifier: "token_classifier",
+             BertSpanQA: "question_answering"}.get(type(model), "pretraining")
     task = _check_task(task, found, path)
     vocab_file = os.path.join(os.path.dirname(path), google.VOCAB_NAME)
     if not os.path.isfile(vocab_file):

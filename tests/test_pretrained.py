@@ -1,18 +1,23 @@
-"""from_pretrained over every format, and the convert command's round trips (exact weights)."""
+"""from_pretrained over every format and task (question answering: Google run_squad and HF
+BertForQuestionAnswering), and the convert command's round trips (exact weights)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import safetensors.numpy
 
 import google_ckpt
 import hf_ckpt
 import numpy_bert
 from bert_tf import BertClassifier, BertEncoder, BertPretrainer
+from bert_tf.errors import InputError
+from bert_tf.models import BertSpanQA
 from bert_tf.pretrained import PretrainedError, detect_format, from_pretrained, save_pretrained
 
 CONFIG = google_ckpt.tiny_config()  # Google's tanh GELU: every format can hold it
@@ -141,4 +146,77 @@ def test_hf_token_classifier(tmp_path):
     out = save_pretrained(loaded, str(tmp_path / "again"), "hf")
     again = from_pretrained(out)
     assert again.task == "token_classifier" and again.labels == loaded.labels
+    _same_weights(loaded.model, again.model)
+
+
+def _squad_arrays(seed):
+    """A run_squad checkpoint's arrays: the encoder and cls/squad/output_{weights,bias} [2, H]."""
+    arrays = google_ckpt.random_google_arrays(CONFIG, with_pretraining_heads=False, seed=seed)
+    rng = np.random.RandomState(seed)
+    arrays["cls/squad/output_weights"] = rng.normal(0, 0.2, (2, CONFIG["hidden_size"])).astype(
+        np.float32)
+    arrays["cls/squad/output_bias"] = np.array([0.3, -0.2], np.float32)
+    return arrays
+
+
+def _span_logits(arrays):
+    sequence = numpy_bert.bert_forward(arrays, CONFIG, IDS, INPUTS["input_mask"])[
+        "sequence_output"]
+    logits = sequence @ arrays["cls/squad/output_weights"].T.astype(np.float64) \
+        + arrays["cls/squad/output_bias"]
+    return logits[..., 0], logits[..., 1]
+
+
+def test_google_question_answering(tmp_path, google_dir):
+    """A run_squad checkpoint (cls/squad/*) is task question_answering; Google and .keras
+    round trips are exact; a pretrained checkpoint gets a new span head on request."""
+    arrays = _squad_arrays(seed=10)
+    directory = str(tmp_path / "squad")
+    google_ckpt.write_arrays_as_google_checkpoint(os.path.join(directory, "bert_model.ckpt"),
+                                                  arrays)
+    with open(os.path.join(directory, "bert_config.json"), "w") as f:
+        json.dump(CONFIG, f)
+    with open(os.path.join(directory, "vocab.txt"), "w") as f:
+        f.writelines(t + "\n" for t in TOKENS)
+    loaded = from_pretrained(directory)
+    assert loaded.task == "question_answering" and isinstance(loaded.model, BertSpanQA)
+    assert loaded.settings == {} and loaded.max_seq_length is None  # no run_info.json
+    out = loaded.model(INPUTS)
+    for name, expected in zip(("start_logits", "end_logits"), _span_logits(arrays)):
+        np.testing.assert_allclose(out[name], expected, atol=2e-5)
+    for to_format in ("google", "keras"):
+        again = from_pretrained(save_pretrained(loaded, str(tmp_path / to_format), to_format))
+        assert again.task == "question_answering"
+        _same_weights(loaded.model, again.model)
+    fresh = from_pretrained(google_dir, task="question_answering")  # the head starts new
+    assert isinstance(fresh.model, BertSpanQA)
+    with pytest.raises(PretrainedError, match="question_answering model without the heads"):
+        from_pretrained(directory, task="classifier")
+    with open(os.path.join(directory, "run_info.json"), "w") as f:
+        f.write("{not json")
+    with pytest.raises(InputError, match="cannot read run_info.json .*squad/run_info.json"):
+        from_pretrained(directory)
+
+
+def test_hf_question_answering_round_trip(tmp_path):
+    """BertForQuestionAnswering (no pooler, qa_outputs [2, H]) loads into BertSpanQA and writes
+    back as one: the same qa_outputs tensors, the same weights again."""
+    arrays = _squad_arrays(seed=11)
+    config = hf_ckpt.hf_config(CONFIG, "BertForQuestionAnswering", hidden_act="gelu_new")
+    tensors = hf_ckpt.to_hf_tensors({k: v for k, v in arrays.items()
+                                     if not k.startswith("bert/pooler")})
+    directory = hf_ckpt.write_hf_directory(str(tmp_path / "qa"), config, tensors)
+    loaded = from_pretrained(directory)
+    assert loaded.task == "question_answering" and isinstance(loaded.model, BertSpanQA)
+    out = loaded.model(INPUTS)
+    for name, expected in zip(("start_logits", "end_logits"), _span_logits(arrays)):
+        np.testing.assert_allclose(out[name], expected, atol=2e-5)
+    out_dir = save_pretrained(loaded, str(tmp_path / "again"), "hf")
+    with open(os.path.join(out_dir, "config.json")) as f:
+        assert json.load(f)["architectures"] == ["BertForQuestionAnswering"]
+    written = safetensors.numpy.load_file(os.path.join(out_dir, "model.safetensors"))
+    for key in ("qa_outputs.weight", "qa_outputs.bias", "bert.encoder.layer.1.output.dense.weight"):
+        assert np.array_equal(written[key], tensors[key]), key
+    again = from_pretrained(out_dir)
+    assert again.task == "question_answering"
     _same_weights(loaded.model, again.model)

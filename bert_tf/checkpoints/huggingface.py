@@ -73,7 +73,8 @@ def is_hf_directory(path: str | os.PathLike) -> bool:
     return isinstance(values, dict) and ("model_type" in values or "architectures" in values)
 
 
-def _read_json(path: str, what: str) -> dict:
+def read_json_object(path: str, what: str) -> dict:
+    """The JSON object in `path`; CheckpointError naming `what` and the file otherwise."""
     try:
         with open(path, encoding="utf-8") as f:
             values = json.load(f)
@@ -94,7 +95,7 @@ def read_do_lower_case(directory: str) -> bool:
         logger.warning("%s has no %s; assuming do_lower_case=True (HF BertTokenizer's default)",
                        directory, TOKENIZER_CONFIG_NAME)
         return True
-    values = _read_json(path, TOKENIZER_CONFIG_NAME)
+    values = read_json_object(path, TOKENIZER_CONFIG_NAME)
     lower = values.get("do_lower_case", True)
     if not isinstance(lower, bool):
         raise ConfigError(f"{path}: field 'do_lower_case' must be true or false, got {lower!r}")
@@ -115,7 +116,7 @@ def read_hf_directory(path: str | os.PathLike) -> HfDirectory:
         raise CheckpointError(f"not a directory: {path} (expected a Hugging Face model directory "
                               f"with {CONFIG_NAME} and {WEIGHTS_NAME})")
     config_path = os.path.join(path, CONFIG_NAME)
-    raw = _read_json(config_path, f"Hugging Face {CONFIG_NAME}")
+    raw = read_json_object(config_path, f"Hugging Face {CONFIG_NAME}")
     config = config_from_hf(raw, source=config_path)
     vocab_file = os.path.join(path, VOCAB_NAME)
     if not os.path.isfile(vocab_file):
@@ -146,7 +147,7 @@ def read_hf_weights(path: str) -> dict[str, np.ndarray]:
     if os.path.isfile(single):
         files = [single]
     elif os.path.isfile(index):
-        shards = _read_json(index, "safetensors index").get("weight_map", {})
+        shards = read_json_object(index, "safetensors index").get("weight_map", {})
         files = [os.path.join(path, f) for f in sorted(set(shards.values()))]
     else:
         _refuse_pickles(path)
@@ -222,7 +223,7 @@ def _plan(tensors: dict[str, np.ndarray], table: dict, path: str,
 def load_hf_weights(model, path: str | os.PathLike, strict: bool = True,
                     optional_groups: Iterable[str] = ()) -> LoadReport:
     """Loads a HF BERT directory's safetensors into a BertEncoder / BertPretrainer /
-    BertClassifier (any model `google_name_table` knows).
+    BertClassifier / BertTokenClassifier / BertSpanQA (any model `google_name_table` knows).
 
     Keys may carry HF's `bert.` prefix (task models) or not (BertModel). HF heads the model lacks
     are `unused`; a checkpoint without pooler weights (e.g. BertForMaskedLM) leaves the pooler
@@ -284,6 +285,8 @@ def _architecture(model) -> tuple[str, bool]:
         return "BertForPreTraining", False
     if has("masked_lm"):
         return "BertForMaskedLM", False
+    if has("span_head"):  # BertSpanQA: HF's qa_outputs
+        return "BertForQuestionAnswering", False
     if has("classifier"):
         token_level = hasattr(model, "num_labels")  # BertTokenClassifier: a label per token
         return ("BertForTokenClassification" if token_level

@@ -17,7 +17,7 @@ flags.DEFINE_string("from", None, "Source model directory (any format from_pretr
 flags.DEFINE_string("to", None, "Output directory (must not exist or be empty).")
 flags.DEFINE_enum("to_format", None, ["google", "hf", "keras_hub", "keras"], "Output format.")
 flags.DEFINE_enum("task", None, ["encoder", "masked_lm", "pretraining", "classifier",
-                                   "token_classifier"],
+                                   "token_classifier", "question_answering"],
                   "Model to convert (default: the one the source holds).")
 flags.DEFINE_bool("do_lower_case", None, "Override the casing read from (or guessed for) the "
                   "source.")
