@@ -1,8 +1,13 @@
 """Training throughput: bert_tf vs keras-hub's BertMaskedLM vs Hugging Face PyTorch, one run.
 
-`--head=pretraining` (default) times a pretraining step; `--head=classifier` a fine-tuning step
-(BertClassifier vs HF BertForSequenceClassification, 2 classes; keras-hub has no comparable peer
-in this harness).
+`--head=pretraining` (default) times a pretraining step; the other heads a fine-tuning step
+against the Hugging Face model of the same task (keras-hub has no comparable peer for them in
+this harness), each on its Google-style loss (`HEADS` below):
+  * `classifier`: BertClassifier vs HF BertForSequenceClassification, 2 classes;
+  * `token_classifier`: BertTokenClassifier vs HF BertForTokenClassification, 13 tags (WNUT-17's),
+    random tags with about a third of the positions unscored (weight 0 / label -100, as the
+    non-first pieces of words are in NER training);
+  * `span_qa`: BertSpanQA vs HF BertForQuestionAnswering, random start and end positions.
 
     .venv/bin/python bench/pretraining.py [--config=configs/bert_base.json] [--batch_size=8]
         [--seq_length=128] [--steps=3] [--repeats=1] [--precisions=float32,mixed_bfloat16]
@@ -15,7 +20,9 @@ forward + backward + optimizer update on random Google-format pretraining featur
 positions per sequence). Peers:
   * keras-hub BertMaskedLM (MLM head only: keras-hub has no NSP head) with keras AdamW;
   * Hugging Face `transformers` BertForPreTraining (MLM + NSP) in PyTorch with torch AdamW,
-    bf16 via `torch.autocast` (needs `pip install -e '.[bench]'`; skipped if torch is absent).
+    bf16 via `torch.autocast` (needs `pip install -e '.[bench]'`; skipped if torch is absent),
+    AdamW with `fused=True` (torch's documentation: the fastest of its implementations; the
+    default on CPU is the for-loop one).
 Model FLOPs utilisation uses 6 × parameters-in-matmuls × tokens + attention FLOPs per step, against
 this CPU's nominal peak (AMX bf16 ≈ 5.3 TFLOP/s, fp32 ≈ 0.33 TFLOP/s on 2 cores); bench/report.py
 adds the MFU against the peak bench/peak.py measures in the same run.
@@ -28,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 from absl import app, flags
 
@@ -43,21 +51,49 @@ flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/
                     "format) to this path.")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
 flags.DEFINE_list("impls", ["bert_tf", "keras_hub", "torch"], "Implementations to measure.")
-flags.DEFINE_enum("head", "pretraining", ["pretraining", "classifier"],
-                  "pretraining: MLM + NSP step; classifier: fine-tuning step (2 classes, "
-                  "bert_tf BertClassifier vs HF BertForSequenceClassification).")
+# Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
+from real_text import WNUT17_LABELS  # noqa: E402
+from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
+
+NUM_TAGS = len(WNUT17_LABELS)
+
+
+class Head(NamedTuple):
+    """What one --head trains on each side (the losses: `_bert_tf_loss`, `_hf_labels`)."""
+
+    ours: str  # the bert_tf.models class
+    ours_kwargs: dict  # its head-size arguments
+    hf: str  # the transformers class
+    num_labels: int  # HF's config.num_labels (0: the model has none)
+    position_logits: int  # head outputs at every position (for the FLOPs)
+    what: str
+
+
+HEADS = {
+    "pretraining": Head("BertPretrainer", {}, "BertForPreTraining", 0, 0,
+                        "pretraining step, {p} masked positions"),
+    "classifier": Head("BertClassifier", {"num_classes": 2}, "BertForSequenceClassification", 2,
+                       0, "fine-tuning step (2-class classifier)"),
+    "token_classifier": Head("BertTokenClassifier", {"num_labels": NUM_TAGS},
+                             "BertForTokenClassification", NUM_TAGS, NUM_TAGS,
+                             f"fine-tuning step (token classifier, {NUM_TAGS} tags as "
+                             "WNUT-17's, about a third of the positions unscored)"),
+    "span_qa": Head("BertSpanQA", {}, "BertForQuestionAnswering", 2, 2,
+                    "fine-tuning step (span QA, random start/end positions)"),
+}
+flags.DEFINE_enum("head", "pretraining", list(HEADS),
+                  "pretraining: MLM + NSP step; the others a fine-tuning step against the "
+                  "Hugging Face model of the same task (see the module docstring).")
 flags.DEFINE_string("worker", None, "(internal) impl:precision to time in this process.")
 FLAGS = flags.FLAGS
 
-# Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
-from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
-IMPL_NAMES = {
-    "pretraining": {"bert_tf": "bert_tf BertPretrainer + AdamWeightDecay",
-                    "keras_hub": "keras-hub BertMaskedLM (no NSP head) + AdamW",
-                    "torch": "HF BertForPreTraining (PyTorch) + AdamW"},
-    "classifier": {"bert_tf": "bert_tf BertClassifier + AdamWeightDecay",
-                   "torch": "HF BertForSequenceClassification (PyTorch) + AdamW"},
-}
+
+def impl_names(head: str) -> dict[str, str]:
+    names = {"bert_tf": f"bert_tf {HEADS[head].ours} + AdamWeightDecay",
+             "torch": f"HF {HEADS[head].hf} (PyTorch) + AdamW"}
+    if head == "pretraining":
+        names["keras_hub"] = "keras-hub BertMaskedLM (no NSP head) + AdamW"
+    return names
 
 
 def _features(cfg, batch, seq, preds, seed=0):
@@ -72,15 +108,21 @@ def _features(cfg, batch, seq, preds, seed=0):
         "masked_lm_ids": rng.randint(5, cfg["vocab_size"], (batch, preds)).astype("int32"),
         "masked_lm_weights": np.ones((batch, preds), "float32"),
         "next_sentence_labels": rng.randint(0, 2, (batch, 1)).astype("int32"),
+        "label_ids": rng.randint(0, NUM_TAGS, (batch, seq)).astype("int32"),
+        # Weight 0 (HF: label -100) on about a third of the positions, as on non-first pieces.
+        "label_weights": (rng.rand(batch, seq) >= 1 / 3).astype("float32"),
+        "start_positions": rng.randint(1, seq, (batch,)).astype("int32"),
+        "end_positions": rng.randint(1, seq, (batch,)).astype("int32"),
     }
 
 
-def train_flops(cfg, batch, seq, preds) -> float:
-    """Matmul FLOPs of one training step (forward ×3 for backward)."""
+def train_flops(cfg, batch, seq, preds, position_logits=0) -> float:
+    """Matmul FLOPs of one training step (forward ×3 for backward); `position_logits`: outputs
+    of a head on every position (token classification, span QA)."""
     h, i, layers, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
     per_token_layer = 2 * (4 * h * h + 2 * h * i) + 2 * 2 * seq * h  # projections + QK^T and AV
     forward = batch * seq * layers * per_token_layer + batch * preds * 2 * (h * h + h * v) + batch * 2 * h * h
-    return 3.0 * forward
+    return 3.0 * (forward + batch * seq * 2 * h * position_logits)
 
 
 def _time(step, steps):
@@ -100,20 +142,16 @@ def _worker_tf(impl, precision, cfg, features):
 
     keras.mixed_precision.set_global_policy(precision)
     if impl == "bert_tf":
-        from bert_tf import BertClassifier, BertConfig, BertPretrainer
+        from bert_tf import models
+        from bert_tf.config import BertConfig
         from bert_tf.training.optimization import create_optimizer
 
-        classifier = FLAGS.head == "classifier"
-        model = (BertClassifier(BertConfig.from_dict(cfg), num_classes=2) if classifier
-                 else BertPretrainer(BertConfig.from_dict(cfg)))
+        head = HEADS[FLAGS.head]
+        model = getattr(models, head.ours)(BertConfig.from_dict(cfg), **head.ours_kwargs)
         optimizer = create_optimizer(1e-4, 10_000, 100)
 
         def compute_loss(f):
-            if classifier:
-                labels = f["next_sentence_labels"][:, 0]
-                return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels, model(f, training=True)))
-            return model.compute_pretraining_losses(f, model(f, training=True))["loss"]
+            return _bert_tf_loss(FLAGS.head, model, f)
 
         @tf.function
         def step(f):
@@ -148,9 +186,46 @@ def _worker_tf(impl, precision, cfg, features):
     return _time(lambda: float(step(tensors)), FLAGS.steps)
 
 
+def _bert_tf_loss(head, model, f):
+    """The head's loss as bert_tf's training tasks compute it (float32 scalar)."""
+    import tensorflow as tf
+
+    outputs = model(f, training=True)
+    if head == "pretraining":
+        return model.compute_pretraining_losses(f, outputs)["loss"]
+    if head == "classifier":
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            f["next_sentence_labels"][:, 0], outputs))
+    if head == "token_classifier":
+        from bert_tf.models import token_classification_loss
+
+        return token_classification_loss(f, outputs)["loss"]
+    from bert_tf.training.tasks.question_answering import QuestionAnsweringTask
+
+    return tf.reduce_mean(QuestionAnsweringTask.per_example_loss(
+        outputs, (f["start_positions"], f["end_positions"])))
+
+
+def _hf_labels(head, f) -> dict:
+    """The label arguments of the head's HF model (its loss is computed inside)."""
+    import torch
+
+    if head == "pretraining":
+        labels = torch.full(f["input_ids"].shape, -100, dtype=torch.long)
+        labels.scatter_(1, f["masked_lm_positions"].long(), f["masked_lm_ids"].long())
+        return {"labels": labels, "next_sentence_label": f["next_sentence_labels"][:, 0].long()}
+    if head == "classifier":
+        return {"labels": f["next_sentence_labels"][:, 0].long()}
+    if head == "token_classifier":
+        return {"labels": torch.where(f["label_weights"] > 0, f["label_ids"].long(), -100)}
+    return {"start_positions": f["start_positions"].long(),
+            "end_positions": f["end_positions"].long()}
+
+
 def _worker_torch(precision, cfg, features):
     import torch
-    from transformers import BertConfig as HFConfig, BertForPreTraining
+    import transformers
+    from transformers import BertConfig as HFConfig
 
     torch.manual_seed(0)
     hf = HFConfig(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
@@ -158,27 +233,19 @@ def _worker_torch(precision, cfg, features):
                   intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
                   max_position_embeddings=cfg["max_position_embeddings"], type_vocab_size=cfg["type_vocab_size"],
                   layer_norm_eps=1e-12)
-    if FLAGS.head == "classifier":
-        from transformers import BertForSequenceClassification
-
-        hf.num_labels = 2
-        model = BertForSequenceClassification(hf).train()
-    else:
-        model = BertForPreTraining(hf).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6)
+    head = HEADS[FLAGS.head]
+    if head.num_labels:
+        hf.num_labels = head.num_labels
+    model = getattr(transformers, head.hf)(hf).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6,
+                                  fused=True)
     f = {k: torch.from_numpy(v) for k, v in features.items()}
-    labels = torch.full(f["input_ids"].shape, -100, dtype=torch.long)
-    labels.scatter_(1, f["masked_lm_positions"].long(), f["masked_lm_ids"].long())
+    labels = _hf_labels(FLAGS.head, f)
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "mixed_bfloat16"):
-            inputs = dict(input_ids=f["input_ids"].long(), attention_mask=f["input_mask"].long(),
-                          token_type_ids=f["segment_ids"].long())
-            if FLAGS.head == "classifier":
-                out = model(**inputs, labels=f["next_sentence_labels"][:, 0].long())
-            else:
-                out = model(**inputs, labels=labels,
-                            next_sentence_label=f["next_sentence_labels"][:, 0].long())
+            out = model(input_ids=f["input_ids"].long(), attention_mask=f["input_mask"].long(),
+                        token_type_ids=f["segment_ids"].long(), **labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -206,11 +273,11 @@ def main(argv) -> None:
     with open(FLAGS.config) as fh:
         cfg = json.load(fh)
     b, s, p = FLAGS.batch_size, FLAGS.seq_length, FLAGS.max_predictions_per_seq
-    impls = FLAGS.impls
-    if FLAGS.head == "classifier":  # keras-hub's peer here is a masked LM: not comparable
-        impls = [i for i in impls if i != "keras_hub"]
-        p = 0  # no MLM head: train_flops then counts the encoder (+ pooler) only
-    flops = train_flops(cfg, b, s, p)
+    names = impl_names(FLAGS.head)
+    impls = [i for i in FLAGS.impls if i in names]  # keras-hub: pretraining only
+    if FLAGS.head != "pretraining":
+        p = 0  # no MLM head: train_flops then counts the encoder (+ pooler) and the task head
+    flops = train_flops(cfg, b, s, p, HEADS[FLAGS.head].position_logits)
     print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} H{cfg['hidden_size']}; "
           f"batch {b} × seq {s}, {p} predictions; {flops / b / 1e9:.1f} GFLOP per training sequence; "
           f"{os.cpu_count()} CPUs; {FLAGS.steps} timed steps after 2 warm-up")
@@ -256,12 +323,11 @@ def main(argv) -> None:
             for impl in impls:
                 times = results.get((impl, precision)) or []
                 rows.append(result_row(
-                    IMPL_NAMES[FLAGS.head][impl], "training throughput", "examples/s",
+                    names[impl], "training throughput", "examples/s",
                     [b / t for t in times], better="higher", ours=impl == "bert_tf",
                     group=precision, flops_per_item=flops / b,
                     peak_flops=PEAK_FLOPS.get(precision), note=errors_all.get((impl, precision))))
-        what = ("fine-tuning step (2-class classifier)" if FLAGS.head == "classifier"
-                else f"pretraining step, {p} masked positions")
+        what = HEADS[FLAGS.head].what.format(p=p)
         write_results(FLAGS.json_output, f"pretraining_{FLAGS.head}", rows,
                       info={"train_gflop_per_example": flops / b / 1e9},
                       description=f"{os.path.basename(FLAGS.config)} (L{cfg['num_hidden_layers']} "
