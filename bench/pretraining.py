@@ -51,8 +51,8 @@ flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/
                     "format) to this path.")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
 flags.DEFINE_list("impls", ["bert_tf", "keras_hub", "torch"], "Implementations to measure.")
-# Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
 from real_text import WNUT17_LABELS  # noqa: E402
+# Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
 from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
 
 NUM_TAGS = len(WNUT17_LABELS)
