@@ -45,6 +45,7 @@ the MFU against the peak bench/peak.py measures).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -520,21 +521,32 @@ def _length_infos(results) -> dict:
     return {}
 
 
+@contextlib.contextmanager
+def driver_setup(names: dict, prefix: str):
+    """A benchmark driver's start: checks --impls against `names`, reads --config and makes the
+    work directory (--work_dir, or a temporary one removed afterwards) with `_prepare`'s vocab
+    and texts; yields (config dict, work directory, vocab description, text sources)."""
+    unknown = set(FLAGS.impls) - set(names)
+    if unknown:
+        raise app.UsageError(f"unknown --impls {sorted(unknown)}: expected {sorted(names)}")
+    with open(FLAGS.config) as fh:
+        cfg = json.load(fh)
+    work = FLAGS.work_dir or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(work, exist_ok=True)
+    try:
+        yield (cfg, work, *_prepare(work))
+    finally:
+        if not FLAGS.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv) -> None:
     del argv
     if FLAGS.worker:
         _run_worker(FLAGS.worker)
         return
-    unknown = set(FLAGS.impls) - set(IMPL_NAMES)
-    if unknown:
-        raise app.UsageError(f"unknown --impls {sorted(unknown)}: expected {sorted(IMPL_NAMES)}")
-    with open(FLAGS.config) as fh:
-        cfg = json.load(fh)
     seq, batch = FLAGS.seq_length, FLAGS.batch_size
-    work = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_serving_")
-    os.makedirs(work, exist_ok=True)
-    try:
-        vocab_desc, sources = _prepare(work)
+    with driver_setup(IMPL_NAMES, "bench_serving_") as (cfg, work, vocab_desc, sources):
         print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} "
               f"H{cfg['hidden_size']}; max seq {seq}; {forward_flops(cfg, seq) / 1e9:.2f} GFLOP "
               f"per {seq}-token sequence forward; vocab {vocab_desc}; datasets: "
@@ -565,9 +577,6 @@ def main(argv) -> None:
         _print_table(results, exports, lengths, batch)
         if FLAGS.json_output:
             _write_json(results, exports, lengths, cfg, vocab_desc, sources)
-    finally:
-        if not FLAGS.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def _fmt(value: float | None, spec: str) -> str:

@@ -41,7 +41,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -280,16 +279,9 @@ def main(argv) -> None:
     if FLAGS.worker:
         _run_worker(FLAGS.worker)
         return
-    unknown = set(FLAGS.impls) - set(IMPL_NAMES)
-    if unknown:
-        raise app.UsageError(f"unknown --impls {sorted(unknown)}: expected {sorted(IMPL_NAMES)}")
-    with open(FLAGS.config) as fh:
-        cfg = json.load(fh)
     seq, batch = FLAGS.seq_length, FLAGS.batch_size
-    work = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_serving_ner_")
-    os.makedirs(work, exist_ok=True)
-    try:
-        vocab_desc, sources = serving._prepare(work)
+    with serving.driver_setup(IMPL_NAMES, "bench_serving_ner_") as \
+            (cfg, work, vocab_desc, sources):
         print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} "
               f"H{cfg['hidden_size']}, {len(WNUT17_LABELS)} tags; max seq {seq}; vocab "
               f"{vocab_desc}; texts: {'; '.join(f'{k}: {v}' for k, v in sources.items())}; "
@@ -314,9 +306,6 @@ def main(argv) -> None:
         serving._print_table(results, {}, lengths, batch, IMPL_NAMES)
         if FLAGS.json_output:
             _write_json(results, exports, lengths, cfg, vocab_desc, sources)
-    finally:
-        if not FLAGS.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
