@@ -61,7 +61,11 @@ IMPL_NAMES = {
              "grouping",
 }
 LENGTH_PERCENTILES = (50, 90, 99, 100)
-flags.adopt_module_key_flags(serving)
+# bench/serving.py's flags that apply here (its TFLite ones do not).
+for _name in ("config", "seq_length", "batch_size", "latency_requests", "throughput_batches",
+              "warmup", "repeats", "impls", "datasets", "precisions", "torch_threads",
+              "vocab_file", "do_lower_case", "num_texts", "min_chars", "work_dir", "json_output"):
+    flags.declare_key_flag(_name)
 FLAGS = flags.FLAGS
 FLAGS.set_default("impls", list(IMPL_NAMES))
 FLAGS.set_default("datasets", ["wnut17"])
