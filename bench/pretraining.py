@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import NamedTuple
 
 from absl import app, flags
 
@@ -51,36 +50,10 @@ flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/
                     "format) to this path.")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
 flags.DEFINE_list("impls", ["bert_tf", "keras_hub", "torch"], "Implementations to measure.")
-from real_text import WNUT17_LABELS  # noqa: E402
+from training_heads import HEADS, bert_tf_loss, hf_labels, random_batch  # noqa: E402
 # Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
 from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
 
-NUM_TAGS = len(WNUT17_LABELS)
-
-
-class Head(NamedTuple):
-    """What one --head trains on each side (the losses: `_bert_tf_loss`, `_hf_labels`)."""
-
-    ours: str  # the bert_tf.models class
-    ours_kwargs: dict  # its head-size arguments
-    hf: str  # the transformers class
-    num_labels: int  # HF's config.num_labels (0: the model has none)
-    position_logits: int  # head outputs at every position (for the FLOPs)
-    what: str
-
-
-HEADS = {
-    "pretraining": Head("BertPretrainer", {}, "BertForPreTraining", 0, 0,
-                        "pretraining step, {p} masked positions"),
-    "classifier": Head("BertClassifier", {"num_classes": 2}, "BertForSequenceClassification", 2,
-                       0, "fine-tuning step (2-class classifier)"),
-    "token_classifier": Head("BertTokenClassifier", {"num_labels": NUM_TAGS},
-                             "BertForTokenClassification", NUM_TAGS, NUM_TAGS,
-                             f"fine-tuning step (token classifier, {NUM_TAGS} tags as "
-                             "WNUT-17's, about a third of the positions unscored)"),
-    "span_qa": Head("BertSpanQA", {}, "BertForQuestionAnswering", 2, 2,
-                    "fine-tuning step (span QA, random start/end positions)"),
-}
 flags.DEFINE_enum("head", "pretraining", list(HEADS),
                   "pretraining: MLM + NSP step; the others a fine-tuning step against the "
                   "Hugging Face model of the same task (see the module docstring).")
@@ -94,26 +67,6 @@ def impl_names(head: str) -> dict[str, str]:
     if head == "pretraining":
         names["keras_hub"] = "keras-hub BertMaskedLM (no NSP head) + AdamW"
     return names
-
-
-def _features(cfg, batch, seq, preds, seed=0):
-    import numpy as np
-
-    rng = np.random.RandomState(seed)
-    return {
-        "input_ids": rng.randint(5, cfg["vocab_size"], (batch, seq)).astype("int32"),
-        "input_mask": np.ones((batch, seq), "int32"),
-        "segment_ids": (np.arange(seq)[None, :] >= seq // 2).repeat(batch, 0).astype("int32"),
-        "masked_lm_positions": np.sort(rng.choice(np.arange(1, seq), (batch, preds)), -1).astype("int32"),
-        "masked_lm_ids": rng.randint(5, cfg["vocab_size"], (batch, preds)).astype("int32"),
-        "masked_lm_weights": np.ones((batch, preds), "float32"),
-        "next_sentence_labels": rng.randint(0, 2, (batch, 1)).astype("int32"),
-        "label_ids": rng.randint(0, NUM_TAGS, (batch, seq)).astype("int32"),
-        # Weight 0 (HF: label -100) on about a third of the positions, as on non-first pieces.
-        "label_weights": (rng.rand(batch, seq) >= 1 / 3).astype("float32"),
-        "start_positions": rng.randint(1, seq, (batch,)).astype("int32"),
-        "end_positions": rng.randint(1, seq, (batch,)).astype("int32"),
-    }
 
 
 def train_flops(cfg, batch, seq, preds, position_logits=0) -> float:
@@ -151,7 +104,7 @@ def _worker_tf(impl, precision, cfg, features):
         optimizer = create_optimizer(1e-4, 10_000, 100)
 
         def compute_loss(f):
-            return _bert_tf_loss(FLAGS.head, model, f)
+            return bert_tf_loss(FLAGS.head, model, f)
 
         @tf.function
         def step(f):
@@ -186,42 +139,6 @@ def _worker_tf(impl, precision, cfg, features):
     return _time(lambda: float(step(tensors)), FLAGS.steps)
 
 
-def _bert_tf_loss(head, model, f):
-    """The head's loss as bert_tf's training tasks compute it (float32 scalar)."""
-    import tensorflow as tf
-
-    outputs = model(f, training=True)
-    if head == "pretraining":
-        return model.compute_pretraining_losses(f, outputs)["loss"]
-    if head == "classifier":
-        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            f["next_sentence_labels"][:, 0], outputs))
-    if head == "token_classifier":
-        from bert_tf.models import token_classification_loss
-
-        return token_classification_loss(f, outputs)["loss"]
-    from bert_tf.training.tasks.question_answering import QuestionAnsweringTask
-
-    return tf.reduce_mean(QuestionAnsweringTask.per_example_loss(
-        outputs, (f["start_positions"], f["end_positions"])))
-
-
-def _hf_labels(head, f) -> dict:
-    """The label arguments of the head's HF model (its loss is computed inside)."""
-    import torch
-
-    if head == "pretraining":
-        labels = torch.full(f["input_ids"].shape, -100, dtype=torch.long)
-        labels.scatter_(1, f["masked_lm_positions"].long(), f["masked_lm_ids"].long())
-        return {"labels": labels, "next_sentence_label": f["next_sentence_labels"][:, 0].long()}
-    if head == "classifier":
-        return {"labels": f["next_sentence_labels"][:, 0].long()}
-    if head == "token_classifier":
-        return {"labels": torch.where(f["label_weights"] > 0, f["label_ids"].long(), -100)}
-    return {"start_positions": f["start_positions"].long(),
-            "end_positions": f["end_positions"].long()}
-
-
 def _worker_torch(precision, cfg, features):
     import torch
     import transformers
@@ -240,7 +157,7 @@ def _worker_torch(precision, cfg, features):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6,
                                   fused=True)
     f = {k: torch.from_numpy(v) for k, v in features.items()}
-    labels = _hf_labels(FLAGS.head, f)
+    labels = hf_labels(FLAGS.head, f)
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "mixed_bfloat16"):
@@ -257,7 +174,7 @@ def _run_worker(spec: str) -> None:
     impl, precision = spec.split(":")
     with open(FLAGS.config) as fh:
         cfg = json.load(fh)
-    features = _features(cfg, FLAGS.batch_size, FLAGS.seq_length, FLAGS.max_predictions_per_seq)
+    features = random_batch(cfg, FLAGS.batch_size, FLAGS.seq_length, FLAGS.max_predictions_per_seq)
     if impl == "torch":
         times = _worker_torch(precision, cfg, features)
     else:

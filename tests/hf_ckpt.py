@@ -45,6 +45,8 @@ _HEADS = {
     "cls/seq_relationship/output_bias": "cls.seq_relationship.bias",
     "output_weights": "classifier.weight",
     "output_bias": "classifier.bias",
+    "cls/squad/output_weights": "qa_outputs.weight",
+    "cls/squad/output_bias": "qa_outputs.bias",
 }
 
 
