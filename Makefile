@@ -104,7 +104,8 @@ demo: $(STAMP)
 	@echo "  classifier/ (fine-tuned Google checkpoint) serving/$(DEMO_MODEL)/1 (SavedModel) tflite/model.tflite"
 
 # Benchmarks against peers → BENCHMARKS.md: bench/report.py runs every bench/ script (tokenization,
-# pretraining_data, pretraining, pretraining --head=classifier, serving; peers in the same run) and
+# pretraining_data, pretraining, pretraining --head=classifier|token_classifier|span_qa, serving,
+# serving_ner; peers in the same run) and
 # writes machine, versions, commands and one table per benchmark (JSON and logs in output/bench/).
 # BENCH_QUICK=1: tiny models and one repeat, a smoke test of the pipeline (written to
 # output/bench-quick/BENCHMARKS.md, never to BENCHMARKS.md).

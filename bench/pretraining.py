@@ -1,8 +1,13 @@
 """Training throughput: bert_tf vs keras-hub's BertMaskedLM vs Hugging Face PyTorch, one run.
 
-`--head=pretraining` (default) times a pretraining step; `--head=classifier` a fine-tuning step
-(BertClassifier vs HF BertForSequenceClassification, 2 classes; keras-hub has no comparable peer
-in this harness).
+`--head=pretraining` (default) times a pretraining step; the other heads a fine-tuning step
+against the Hugging Face model of the same task (keras-hub has no comparable peer for them in
+this harness), each on its Google-style loss (`HEADS` below):
+  * `classifier`: BertClassifier vs HF BertForSequenceClassification, 2 classes;
+  * `token_classifier`: BertTokenClassifier vs HF BertForTokenClassification, 13 tags (WNUT-17's),
+    random tags with about a third of the positions unscored (weight 0 / label -100, as the
+    non-first pieces of words are in NER training);
+  * `span_qa`: BertSpanQA vs HF BertForQuestionAnswering, random start and end positions.
 
     .venv/bin/python bench/pretraining.py [--config=configs/bert_base.json] [--batch_size=8]
         [--seq_length=128] [--steps=3] [--repeats=1] [--precisions=float32,mixed_bfloat16]
@@ -15,7 +20,9 @@ forward + backward + optimizer update on random Google-format pretraining featur
 positions per sequence). Peers:
   * keras-hub BertMaskedLM (MLM head only: keras-hub has no NSP head) with keras AdamW;
   * Hugging Face `transformers` BertForPreTraining (MLM + NSP) in PyTorch with torch AdamW,
-    bf16 via `torch.autocast` (needs `pip install -e '.[bench]'`; skipped if torch is absent).
+    bf16 via `torch.autocast` (needs `pip install -e '.[bench]'`; skipped if torch is absent),
+    AdamW with `fused=True` (torch's documentation: the fastest of its implementations; the
+    default on CPU is the for-loop one).
 Model FLOPs utilisation uses 6 × parameters-in-matmuls × tokens + attention FLOPs per step, against
 this CPU's nominal peak (AMX bf16 ≈ 5.3 TFLOP/s, fp32 ≈ 0.33 TFLOP/s on 2 cores); bench/report.py
 adds the MFU against the peak bench/peak.py measures in the same run.
@@ -43,44 +50,32 @@ flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/
                     "format) to this path.")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
 flags.DEFINE_list("impls", ["bert_tf", "keras_hub", "torch"], "Implementations to measure.")
-flags.DEFINE_enum("head", "pretraining", ["pretraining", "classifier"],
-                  "pretraining: MLM + NSP step; classifier: fine-tuning step (2 classes, "
-                  "bert_tf BertClassifier vs HF BertForSequenceClassification).")
+from training_heads import HEADS, bert_tf_loss, hf_labels, random_batch  # noqa: E402
+# Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
+from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
+
+flags.DEFINE_enum("head", "pretraining", list(HEADS),
+                  "pretraining: MLM + NSP step; the others a fine-tuning step against the "
+                  "Hugging Face model of the same task (see the module docstring).")
 flags.DEFINE_string("worker", None, "(internal) impl:precision to time in this process.")
 FLAGS = flags.FLAGS
 
-# Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
-from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
-IMPL_NAMES = {
-    "pretraining": {"bert_tf": "bert_tf BertPretrainer + AdamWeightDecay",
-                    "keras_hub": "keras-hub BertMaskedLM (no NSP head) + AdamW",
-                    "torch": "HF BertForPreTraining (PyTorch) + AdamW"},
-    "classifier": {"bert_tf": "bert_tf BertClassifier + AdamWeightDecay",
-                   "torch": "HF BertForSequenceClassification (PyTorch) + AdamW"},
-}
+
+def impl_names(head: str) -> dict[str, str]:
+    names = {"bert_tf": f"bert_tf {HEADS[head].ours} + AdamWeightDecay",
+             "torch": f"HF {HEADS[head].hf} (PyTorch) + AdamW"}
+    if head == "pretraining":
+        names["keras_hub"] = "keras-hub BertMaskedLM (no NSP head) + AdamW"
+    return names
 
 
-def _features(cfg, batch, seq, preds, seed=0):
-    import numpy as np
-
-    rng = np.random.RandomState(seed)
-    return {
-        "input_ids": rng.randint(5, cfg["vocab_size"], (batch, seq)).astype("int32"),
-        "input_mask": np.ones((batch, seq), "int32"),
-        "segment_ids": (np.arange(seq)[None, :] >= seq // 2).repeat(batch, 0).astype("int32"),
-        "masked_lm_positions": np.sort(rng.choice(np.arange(1, seq), (batch, preds)), -1).astype("int32"),
-        "masked_lm_ids": rng.randint(5, cfg["vocab_size"], (batch, preds)).astype("int32"),
-        "masked_lm_weights": np.ones((batch, preds), "float32"),
-        "next_sentence_labels": rng.randint(0, 2, (batch, 1)).astype("int32"),
-    }
-
-
-def train_flops(cfg, batch, seq, preds) -> float:
-    """Matmul FLOPs of one training step (forward ×3 for backward)."""
+def train_flops(cfg, batch, seq, preds, position_logits=0) -> float:
+    """Matmul FLOPs of one training step (forward ×3 for backward); `position_logits`: outputs
+    of a head on every position (token classification, span QA)."""
     h, i, layers, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
     per_token_layer = 2 * (4 * h * h + 2 * h * i) + 2 * 2 * seq * h  # projections + QK^T and AV
     forward = batch * seq * layers * per_token_layer + batch * preds * 2 * (h * h + h * v) + batch * 2 * h * h
-    return 3.0 * forward
+    return 3.0 * (forward + batch * seq * 2 * h * position_logits)
 
 
 def _time(step, steps):
@@ -100,20 +95,16 @@ def _worker_tf(impl, precision, cfg, features):
 
     keras.mixed_precision.set_global_policy(precision)
     if impl == "bert_tf":
-        from bert_tf import BertClassifier, BertConfig, BertPretrainer
+        from bert_tf import models
+        from bert_tf.config import BertConfig
         from bert_tf.training.optimization import create_optimizer
 
-        classifier = FLAGS.head == "classifier"
-        model = (BertClassifier(BertConfig.from_dict(cfg), num_classes=2) if classifier
-                 else BertPretrainer(BertConfig.from_dict(cfg)))
+        head = HEADS[FLAGS.head]
+        model = getattr(models, head.ours)(BertConfig.from_dict(cfg), **head.ours_kwargs)
         optimizer = create_optimizer(1e-4, 10_000, 100)
 
         def compute_loss(f):
-            if classifier:
-                labels = f["next_sentence_labels"][:, 0]
-                return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels, model(f, training=True)))
-            return model.compute_pretraining_losses(f, model(f, training=True))["loss"]
+            return bert_tf_loss(FLAGS.head, model, f)
 
         @tf.function
         def step(f):
@@ -150,7 +141,8 @@ def _worker_tf(impl, precision, cfg, features):
 
 def _worker_torch(precision, cfg, features):
     import torch
-    from transformers import BertConfig as HFConfig, BertForPreTraining
+    import transformers
+    from transformers import BertConfig as HFConfig
 
     torch.manual_seed(0)
     hf = HFConfig(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
@@ -158,27 +150,19 @@ def _worker_torch(precision, cfg, features):
                   intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
                   max_position_embeddings=cfg["max_position_embeddings"], type_vocab_size=cfg["type_vocab_size"],
                   layer_norm_eps=1e-12)
-    if FLAGS.head == "classifier":
-        from transformers import BertForSequenceClassification
-
-        hf.num_labels = 2
-        model = BertForSequenceClassification(hf).train()
-    else:
-        model = BertForPreTraining(hf).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6)
+    head = HEADS[FLAGS.head]
+    if head.num_labels:
+        hf.num_labels = head.num_labels
+    model = getattr(transformers, head.hf)(hf).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6,
+                                  fused=True)
     f = {k: torch.from_numpy(v) for k, v in features.items()}
-    labels = torch.full(f["input_ids"].shape, -100, dtype=torch.long)
-    labels.scatter_(1, f["masked_lm_positions"].long(), f["masked_lm_ids"].long())
+    labels = hf_labels(FLAGS.head, f)
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "mixed_bfloat16"):
-            inputs = dict(input_ids=f["input_ids"].long(), attention_mask=f["input_mask"].long(),
-                          token_type_ids=f["segment_ids"].long())
-            if FLAGS.head == "classifier":
-                out = model(**inputs, labels=f["next_sentence_labels"][:, 0].long())
-            else:
-                out = model(**inputs, labels=labels,
-                            next_sentence_label=f["next_sentence_labels"][:, 0].long())
+            out = model(input_ids=f["input_ids"].long(), attention_mask=f["input_mask"].long(),
+                        token_type_ids=f["segment_ids"].long(), **labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -190,7 +174,7 @@ def _run_worker(spec: str) -> None:
     impl, precision = spec.split(":")
     with open(FLAGS.config) as fh:
         cfg = json.load(fh)
-    features = _features(cfg, FLAGS.batch_size, FLAGS.seq_length, FLAGS.max_predictions_per_seq)
+    features = random_batch(cfg, FLAGS.batch_size, FLAGS.seq_length, FLAGS.max_predictions_per_seq)
     if impl == "torch":
         times = _worker_torch(precision, cfg, features)
     else:
@@ -206,11 +190,11 @@ def main(argv) -> None:
     with open(FLAGS.config) as fh:
         cfg = json.load(fh)
     b, s, p = FLAGS.batch_size, FLAGS.seq_length, FLAGS.max_predictions_per_seq
-    impls = FLAGS.impls
-    if FLAGS.head == "classifier":  # keras-hub's peer here is a masked LM: not comparable
-        impls = [i for i in impls if i != "keras_hub"]
-        p = 0  # no MLM head: train_flops then counts the encoder (+ pooler) only
-    flops = train_flops(cfg, b, s, p)
+    names = impl_names(FLAGS.head)
+    impls = [i for i in FLAGS.impls if i in names]  # keras-hub: pretraining only
+    if FLAGS.head != "pretraining":
+        p = 0  # no MLM head: train_flops then counts the encoder (+ pooler) and the task head
+    flops = train_flops(cfg, b, s, p, HEADS[FLAGS.head].position_logits)
     print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} H{cfg['hidden_size']}; "
           f"batch {b} × seq {s}, {p} predictions; {flops / b / 1e9:.1f} GFLOP per training sequence; "
           f"{os.cpu_count()} CPUs; {FLAGS.steps} timed steps after 2 warm-up")
@@ -256,12 +240,11 @@ def main(argv) -> None:
             for impl in impls:
                 times = results.get((impl, precision)) or []
                 rows.append(result_row(
-                    IMPL_NAMES[FLAGS.head][impl], "training throughput", "examples/s",
+                    names[impl], "training throughput", "examples/s",
                     [b / t for t in times], better="higher", ours=impl == "bert_tf",
                     group=precision, flops_per_item=flops / b,
                     peak_flops=PEAK_FLOPS.get(precision), note=errors_all.get((impl, precision))))
-        what = ("fine-tuning step (2-class classifier)" if FLAGS.head == "classifier"
-                else f"pretraining step, {p} masked positions")
+        what = HEADS[FLAGS.head].what.format(p=p)
         write_results(FLAGS.json_output, f"pretraining_{FLAGS.head}", rows,
                       info={"train_gflop_per_example": flops / b / 1e9},
                       description=f"{os.path.basename(FLAGS.config)} (L{cfg['num_hidden_layers']} "

@@ -1,11 +1,13 @@
-"""Real text for the benchmarks: GLUE SST-2 dev sentences and MRPC pairs from ../shared/data.
+"""Real text for the benchmarks: GLUE SST-2 dev sentences, MRPC pairs and WNUT-17 dev sentences.
 
 Real inputs are short (SST-2 dev: about 20 words, 25 WordPieces a sentence; MRPC: two sentences of
-about 19 words each), which is what decides the cost of padding. The GLUE files are read with
-bert_tf's own GLUE processors from `$BERT_TF_SHARED_DATA/glue/<task>` (default ../shared/data
-beside the checkout, as tests/shared_data.py). When they are absent, `load` falls back to lines
-of Python's standard-library docstrings (bench/corpus.py) cut to word counts drawn from the real
-sets' word-count distribution (its ventiles, below), so the lengths — and so the timings — match.
+about 19 words each; WNUT-17 dev: about 16 words of social-media text), which is what decides the
+cost of padding. The GLUE files are read with bert_tf's own GLUE processors from
+`$BERT_TF_SHARED_DATA/glue/<task>`, WNUT-17 with its CoNLL reader from
+`$BERT_TF_SHARED_DATA/ner/wnut17` (default ../shared/data beside the checkout, as
+tests/shared_data.py). When they are absent, `load` falls back to lines of Python's
+standard-library docstrings (bench/corpus.py) cut to word counts drawn from the real sets'
+word-count distribution (its ventiles, below), so the lengths — and so the timings — match.
 """
 from __future__ import annotations
 
@@ -17,33 +19,54 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (GLUE directory, split, pairs?) per dataset name.
-DATASETS = {"sst2": ("SST-2", "dev", False), "mrpc": ("MRPC", "dev", True),
-            "mrpc_train": ("MRPC", "train", True)}
+# (directory under the shared data, split, pairs?) per dataset name.
+DATASETS = {"sst2": ("glue/SST-2", "dev", False), "mrpc": ("glue/MRPC", "dev", True),
+            "mrpc_train": ("glue/MRPC", "train", True),
+            "wnut17": ("ner/wnut17", "emerging.dev", False)}
 # Words per sentence at the 0th, 5th, ..., 100th percentile (SST-2 dev: 872 sentences; MRPC dev:
-# both sentences of its 408 pairs; MRPC train has the same distribution).
+# both sentences of its 408 pairs; MRPC train has the same distribution; WNUT-17 dev: 1,009
+# sentences).
 WORD_VENTILES = {
-    "SST-2": [2, 6, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 21, 23, 24, 26, 27, 29, 32, 34, 47],
-    "MRPC": [7, 11, 12, 14, 14, 15, 16, 17, 17, 18, 19, 20, 21, 21, 22, 23, 24, 25, 26, 28, 30],
+    "glue/SST-2": [2, 6, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 21, 23, 24, 26, 27, 29, 32, 34, 47],
+    "glue/MRPC": [7, 11, 12, 14, 14, 15, 16, 17, 17, 18, 19, 20, 21, 21, 22, 23, 24, 25, 26, 28, 30],
+    "ner/wnut17": [1, 4, 5, 6, 6, 8, 9, 10, 11, 12, 13, 14, 16, 17, 19, 21, 23, 26, 30, 38, 82],
 }
-FALLBACK_SIZES = {"sst2": 872, "mrpc": 408, "mrpc_train": 3668}
+FALLBACK_SIZES = {"sst2": 872, "mrpc": 408, "mrpc_train": 3668, "wnut17": 1009}
+# WNUT-17's IOB2 labels in bert_tf's id order (bert_tf.data.conll.labels_from its training file).
+WNUT17_TYPES = ("corporation", "creative-work", "group", "location", "person", "product")
+WNUT17_LABELS = ("O",) + tuple(f"{prefix}-{t}" for t in WNUT17_TYPES for prefix in "BI")
 
 
-def glue_dir() -> str:
-    shared = os.environ.get("BERT_TF_SHARED_DATA",
-                            os.path.join(os.path.dirname(REPO), "shared", "data"))
-    return os.path.join(shared, "glue")
+def shared_dir() -> str:
+    return os.environ.get("BERT_TF_SHARED_DATA",
+                          os.path.join(os.path.dirname(REPO), "shared", "data"))
 
 
 def _glue_examples(name: str):
+    """(items, labels) of a GLUE dataset, or None when its file is absent."""
     from bert_tf.data.glue import get_processor
 
-    directory, split, _ = DATASETS[name]
-    path = os.path.join(glue_dir(), directory)
+    directory, split, pairs = DATASETS[name]
+    path = os.path.join(shared_dir(), directory)
     if not os.path.exists(os.path.join(path, f"{split}.tsv")):
         return None
-    processor = get_processor(directory.lower())
-    return getattr(processor, f"get_{split}_examples")(path)
+    processor = get_processor(os.path.basename(directory).lower())
+    examples = getattr(processor, f"get_{split}_examples")(path)
+    return ([(e.text_a, e.text_b) if pairs else (e.text_a,) for e in examples],
+            [str(e.label) for e in examples])
+
+
+def _wnut17_sentences(name: str):
+    """(items, labels) of WNUT-17 dev: each sentence's tokens joined with spaces, its IOB2 tags
+    joined with spaces; None when the file is absent."""
+    from bert_tf.data.conll import read_conll
+
+    directory, split, _ = DATASETS[name]
+    path = os.path.join(shared_dir(), directory, f"{split}.conll")
+    if not os.path.exists(path):
+        return None
+    sentences = read_conll(path).sentences
+    return [(" ".join(s.words),) for s in sentences], [" ".join(s.tags) for s in sentences]
 
 
 def _word_count(rng: random.Random, ventiles: list[int]) -> int:
@@ -75,16 +98,21 @@ def _fallback(name: str, seed: int = 0) -> list[tuple[str, ...]]:
 
 def load(name: str) -> tuple[list[tuple[str, ...]], list[str], str]:
     """(items, labels, source) of dataset `name`: items are (text,) or (text_a, text_b); labels
-    the examples' label strings (the fallback's are alternating "0"/"1"); source describes them."""
+    the examples' label strings (WNUT-17: the sentence's tags joined with spaces; the fallback's
+    are alternating "0"/"1", or all "O" tags for WNUT-17); source describes them."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(DATASETS)}")
-    examples = _glue_examples(name)
+    ner = name == "wnut17"
+    loaded = _wnut17_sentences(name) if ner else _glue_examples(name)
     directory, split, pairs = DATASETS[name]
-    if examples:
-        items = [(e.text_a, e.text_b) if pairs else (e.text_a,) for e in examples]
-        return items, [str(e.label) for e in examples], \
-            f"GLUE {directory} {split} ({len(items)} {'pairs' if pairs else 'sentences'})"
+    title = "WNUT-17" if ner else f"GLUE {os.path.basename(directory)}"
+    unit = "pairs" if pairs else "sentences"
+    if loaded:
+        items, labels = loaded
+        return items, labels, f"{title} {split} ({len(items)} {unit})"
     items = _fallback(name)
-    return items, [str(i % 2) for i in range(len(items))], (
-        f"stdlib docstrings cut to GLUE {directory}'s word counts ({len(items)} "
-        f"{'pairs' if pairs else 'sentences'}; GLUE data not found in {glue_dir()})")
+    labels = ([" ".join("O" for _ in item[0].split()) for item in items] if ner
+              else [str(i % 2) for i in range(len(items))])
+    return items, labels, (f"stdlib docstrings cut to {title}'s word counts ({len(items)} "
+                           f"{unit}; {title} data not found in "
+                           f"{os.path.join(shared_dir(), os.path.dirname(directory))})")

@@ -101,6 +101,12 @@ BENCHMARKS = [
      ["--config=configs/bert_tiny.json", "--batch_size=4", "--seq_length=32", "--steps=2"], False),
     ("finetuning", "Fine-tuning step (classifier)", ["bench/pretraining.py", "--head=classifier"],
      ["--config=configs/bert_tiny.json", "--batch_size=4", "--seq_length=32", "--steps=2"], False),
+    ("finetuning_ner", "Fine-tuning step (token classifier, NER)",
+     ["bench/pretraining.py", "--head=token_classifier"],
+     ["--config=configs/bert_tiny.json", "--batch_size=4", "--seq_length=32", "--steps=2"], False),
+    ("finetuning_qa", "Fine-tuning step (span QA, seq 384)",
+     ["bench/pretraining.py", "--head=span_qa", "--seq_length=384", "--batch_size=4"],
+     ["--config=configs/bert_tiny.json", "--batch_size=2", "--seq_length=64", "--steps=2"], False),
     ("finetuning_epoch", "One MRPC epoch, fine-tuning wall-clock",
      ["bench/finetuning_epoch.py"],
      ["--config=configs/bert_tiny.json", "--max_seq_length=32", "--batch_size=8",
@@ -109,6 +115,9 @@ BENCHMARKS = [
      ["--config=configs/bert_tiny.json", "--seq_length=32", "--batch_size=8",
       "--latency_requests=5", "--throughput_batches=1", "--repeats=1", "--warmup=1",
       "--num_texts=64", "--min_chars=200"], True),
+    ("serving_ner", "Serving NER (strings in → entities)", ["bench/serving_ner.py"],
+     ["--config=configs/bert_tiny.json", "--seq_length=32", "--batch_size=8",
+      "--latency_requests=5", "--throughput_batches=1", "--repeats=1", "--warmup=1"], True),
 ]
 BENCHMARK_NAMES = [b[0] for b in BENCHMARKS]
 

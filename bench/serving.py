@@ -45,6 +45,7 @@ the MFU against the peak bench/peak.py measures).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -267,17 +268,23 @@ def _predict_bert_tf(work: str, impl: str, precision: str):
     return predict, {}
 
 
-def _predict_torch(cfg: dict, vocab_file: str, precision: str):
+def torch_skip() -> dict | None:
+    """{"skip": why} when torch or transformers (the `bench` extra) is missing, else None."""
     try:
-        import torch
-        import transformers
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
     except ImportError as e:
-        return None, {"skip": f"torch/transformers not installed ({e.name}): "
-                              "pip install -e '.[bench]'"}
+        return {"skip": f"torch/transformers not installed ({e.name}): pip install -e '.[bench]'"}
+    return None
+
+
+def hf_tokenizer_and_config(cfg: dict, vocab_file: str, **config_kwargs):
+    """Hugging Face's `BertTokenizerFast` of `vocab_file` (--do_lower_case) and a transformers
+    `BertConfig` equal to `cfg` (plus `config_kwargs`), after --torch_threads and a fixed seed."""
     import inspect
 
-    from transformers import BertConfig as HFConfig, BertForSequenceClassification
-    from transformers import BertTokenizerFast
+    import torch
+    from transformers import BertConfig as HFConfig, BertTokenizerFast
 
     # transformers 5 takes the vocab file as `vocab` (a `vocab_file` keyword is ignored there).
     key = "vocab" if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters \
@@ -296,7 +303,19 @@ def _predict_torch(cfg: dict, vocab_file: str, precision: str):
                   intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
                   max_position_embeddings=cfg["max_position_embeddings"],
                   type_vocab_size=cfg["type_vocab_size"], layer_norm_eps=1e-12,
-                  num_labels=len(LABELS))
+                  **config_kwargs)
+    return tokenizer, hf
+
+
+def _predict_torch(cfg: dict, vocab_file: str, precision: str):
+    skip = torch_skip()
+    if skip:
+        return None, skip
+    import torch
+    import transformers
+    from transformers import BertForSequenceClassification
+
+    tokenizer, hf = hf_tokenizer_and_config(cfg, vocab_file, num_labels=len(LABELS))
     model = BertForSequenceClassification(hf).eval()
     bf16 = precision == "mixed_bfloat16"
 
@@ -380,9 +399,7 @@ def _run_worker(spec: str) -> None:
             else _export_bert_tf(work, vocab_file, impl, precision)
         print("RESULT " + json.dumps(result), flush=True)
         return
-    with open(os.path.join(work, "texts.json"), encoding="utf-8") as f:
-        datasets = {name: [tuple(item) for item in items]
-                    for name, items in json.load(f)["items"].items()}
+    datasets = load_texts(work)
     if impl.startswith("bert_tf"):
         predict, info = _predict_bert_tf(work, impl, precision)
         info["datasets"] = _length_info(_saved_model_dir(work, impl, precision), cfg, datasets)
@@ -406,9 +423,18 @@ def _run_worker(spec: str) -> None:
     print("RESULT " + json.dumps({"datasets": results, "info": info}), flush=True)
 
 
+def load_texts(work: str) -> dict[str, list[tuple[str, ...]]]:
+    """{dataset: items} from the work/texts.json `_prepare` wrote."""
+    with open(os.path.join(work, "texts.json"), encoding="utf-8") as f:
+        return {name: [tuple(item) for item in items]
+                for name, items in json.load(f)["items"].items()}
+
+
 # ----------------------------------------------------------------------------- driver
-def _subprocess(step: str, work: str) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), f"--worker={step}", f"--work_dir={work}"]
+def _subprocess(step: str, work: str, script: str = __file__) -> dict:
+    """Runs `--worker=step` of `script` (this file's flags) and returns its RESULT line's JSON,
+    or {"error": the last error line}."""
+    cmd = [sys.executable, os.path.abspath(script), f"--worker={step}", f"--work_dir={work}"]
     for name in ("config", "seq_length", "batch_size", "latency_requests", "throughput_batches",
                  "warmup", "repeats", "do_lower_case", "torch_threads"):
         cmd.append(f"--{name}={getattr(FLAGS, name)}")
@@ -495,21 +521,32 @@ def _length_infos(results) -> dict:
     return {}
 
 
+@contextlib.contextmanager
+def driver_setup(names: dict, prefix: str):
+    """A benchmark driver's start: checks --impls against `names`, reads --config and makes the
+    work directory (--work_dir, or a temporary one removed afterwards) with `_prepare`'s vocab
+    and texts; yields (config dict, work directory, vocab description, text sources)."""
+    unknown = set(FLAGS.impls) - set(names)
+    if unknown:
+        raise app.UsageError(f"unknown --impls {sorted(unknown)}: expected {sorted(names)}")
+    with open(FLAGS.config) as fh:
+        cfg = json.load(fh)
+    work = FLAGS.work_dir or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(work, exist_ok=True)
+    try:
+        yield (cfg, work, *_prepare(work))
+    finally:
+        if not FLAGS.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv) -> None:
     del argv
     if FLAGS.worker:
         _run_worker(FLAGS.worker)
         return
-    unknown = set(FLAGS.impls) - set(IMPL_NAMES)
-    if unknown:
-        raise app.UsageError(f"unknown --impls {sorted(unknown)}: expected {sorted(IMPL_NAMES)}")
-    with open(FLAGS.config) as fh:
-        cfg = json.load(fh)
     seq, batch = FLAGS.seq_length, FLAGS.batch_size
-    work = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_serving_")
-    os.makedirs(work, exist_ok=True)
-    try:
-        vocab_desc, sources = _prepare(work)
+    with driver_setup(IMPL_NAMES, "bench_serving_") as (cfg, work, vocab_desc, sources):
         print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} "
               f"H{cfg['hidden_size']}; max seq {seq}; {forward_flops(cfg, seq) / 1e9:.2f} GFLOP "
               f"per {seq}-token sequence forward; vocab {vocab_desc}; datasets: "
@@ -540,9 +577,6 @@ def main(argv) -> None:
         _print_table(results, exports, lengths, batch)
         if FLAGS.json_output:
             _write_json(results, exports, lengths, cfg, vocab_desc, sources)
-    finally:
-        if not FLAGS.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -553,7 +587,8 @@ def _ours_key(impl: str, precision: str) -> tuple[str, str]:
     return ("bert_tf", "float32" if impl == "tflite" else precision)
 
 
-def _print_table(results, exports, lengths: dict, batch: int) -> None:
+def _print_table(results, exports, lengths: dict, batch: int, names=None) -> None:
+    names = names or IMPL_NAMES
     print()
     print(f"| dataset | implementation | precision | p50 ms | p99 ms | bert_tf speed-up (p50) | "
           f"batch-{batch} seq/s | bert_tf speed-up (seq/s) | MFU at batch {batch} | file MB |")
@@ -566,7 +601,7 @@ def _print_table(results, exports, lengths: dict, batch: int) -> None:
             label = f"quantize={precision}" if impl == "tflite" else precision
             if s is None:
                 why = "skipped" if "skip" in (result or {}) else "not measured"
-                print(f"| {dataset} | {IMPL_NAMES[impl]} | {label} | {why} | — | — | — | — | — "
+                print(f"| {dataset} | {names[impl]} | {label} | {why} | — | — | — | — | — "
                       "| — |")
                 continue
             p50, p99 = statistics.median(s["p50"]), statistics.median(s["p99"])
@@ -577,7 +612,7 @@ def _print_table(results, exports, lengths: dict, batch: int) -> None:
             peak = PEAK_FLOPS.get(precision)
             mfu = rate * flops / peak if rate and peak and flops else None
             size = exports.get((impl, precision), {}).get("file_mb") if impl == "tflite" else None
-            print(f"| {dataset} | {IMPL_NAMES[impl]} | {label} | {p50:.1f} | {p99:.1f} | "
+            print(f"| {dataset} | {names[impl]} | {label} | {p50:.1f} | {p99:.1f} | "
                   f"{_fmt(lat_ratio, '.2f') + '×' if lat_ratio else '—'} | {_fmt(rate, '.2f')} | "
                   f"{_fmt(rate_ratio, '.2f') + '×' if rate_ratio else '—'} | "
                   f"{_fmt(mfu and mfu * 100, '.1f') + '%' if mfu else '—'} | "
@@ -586,10 +621,12 @@ def _print_table(results, exports, lengths: dict, batch: int) -> None:
           "for seq/s, > 1 when bert_tf is faster; TFLite is compared with bert_tf float32)")
 
 
-def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
-                sources: dict) -> None:
-    from report import result_row, write_results
+def result_rows(results, exports, lengths: dict, names=None) -> list[dict]:
+    """bench/report.py's rows: per dataset and (implementation, precision), latency p50/p99
+    and throughput (with its useful FLOPs per item from `lengths`)."""
+    from report import result_row
 
+    names = names or IMPL_NAMES
     rows = []
     for dataset in FLAGS.datasets:
         flops = (lengths.get(dataset) or {}).get("flops_per_item")
@@ -597,7 +634,7 @@ def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
             s = _summary(result, dataset)
             tflite = impl == "tflite"
             group = f"{dataset}, {'float32' if tflite else precision}"
-            name = IMPL_NAMES[impl] + (f", quantize={precision}" if tflite else "")
+            name = names[impl] + (f", quantize={precision}" if tflite else "")
             common = dict(group=group, ours=impl == "bert_tf",
                           note=(result or {}).get("skip") or (result or {}).get("error"))
             if s is None:
@@ -615,6 +652,14 @@ def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
                 rows.append(result_row(name, "file size", "MB",
                                        [exports[(impl, precision)]["file_mb"]], better=None,
                                        **common))
+    return rows
+
+
+def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
+                sources: dict) -> None:
+    from report import write_results
+
+    rows = result_rows(results, exports, lengths)
     info = {"vocab": vocab_desc, "datasets": sources, "lengths": lengths,
             "exports": {f"{i}:{p}": v for (i, p), v in exports.items()},
             "workers": {f"{i}:{p}": (r or {}).get("info") for (i, p), r in results.items()}}
