@@ -237,7 +237,7 @@ def _from_google(path: str, task: str | None, strict: bool) -> Pretrained:
     model = _build(task, config, checkpoint_num_classes(prefix) or len(labels or []))
     google.load_google_checkpoint(model, prefix, strict=strict,
                                   optional_groups=_optional_groups(task))
-    run = _run_info(prefix)
+    run = google.read_run_info(prefix)
     lower = run.get("do_lower_case")
     if not isinstance(lower, bool):
         lower = _guess_lower_case(vocab, path)
@@ -245,14 +245,6 @@ def _from_google(path: str, task: str | None, strict: bool) -> Pretrained:
     return Pretrained(model, config, vocab, lower, task, "google", path, labels,
                       max_seq_length if isinstance(max_seq_length, int) else None,
                       _squad_settings(run) if task == "question_answering" else {})
-
-
-def _run_info(prefix: str) -> dict:
-    """The run_info.json a fine-tuning run wrote beside its checkpoint, or {}."""
-    path = _beside(prefix, google.RUN_INFO_NAME)
-    if not os.path.isfile(path):
-        return {}
-    return huggingface.read_json_object(path, google.RUN_INFO_NAME)  # the JSON reader of HF files
 
 
 def _squad_settings(run: dict) -> dict:

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -103,6 +104,23 @@ def resolve_checkpoint(path: str | os.PathLike) -> str:
         raise CheckpointError(f"checkpoint not found: {path} (no {os.path.basename(path)}.index; "
                               f"pass the prefix such as .../{CHECKPOINT_NAME} or its directory)")
     return path
+
+
+def read_run_info(init_checkpoint: str | os.PathLike) -> dict:
+    """The run_info.json a fine-tuning run wrote beside its checkpoint (what it was trained on:
+    task, labels, casing, max_seq_length, multi-label and SQuAD settings), or {} if there is
+    none. Raises CheckpointError naming the file if it is not a JSON object."""
+    path = os.path.join(os.path.dirname(resolve_checkpoint(init_checkpoint)), RUN_INFO_NAME)
+    if not tf.io.gfile.exists(path):
+        return {}
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            info = json.loads(f.read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"cannot read {RUN_INFO_NAME} {path}: {e}") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(info).__name__}")
+    return info
 
 
 def config_for_checkpoint(prefix: str) -> BertConfig:

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.checkpoints.google import (LABELS_NAME, RUN_INFO_NAME, load_google_checkpoint,
+from bert_tf.checkpoints.google import (LABELS_NAME, load_google_checkpoint, read_run_info,
                                         resolve_checkpoint)
 from bert_tf.checkpoints.model_files import load_model_files
 from bert_tf.config import BertConfig
@@ -271,15 +271,8 @@ def multi_label_settings(init_checkpoint: str | os.PathLike) -> dict[str, Any]:
     """{multi_label, threshold, label_separator} of a run_classifier.py --multi_label run, from
     the run_info.json beside its checkpoint; {} for any other checkpoint (so a multi-label
     classifier is never exported with softmax probabilities by mistake)."""
-    path = os.path.join(os.path.dirname(resolve_checkpoint(init_checkpoint)), RUN_INFO_NAME)
-    if not tf.io.gfile.exists(path):
-        return {}
-    try:
-        with tf.io.gfile.GFile(path) as f:
-            info = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ExportError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(info, dict) or not info.get("multi_label"):
+    info = read_run_info(init_checkpoint)
+    if not info.get("multi_label"):
         return {}
     settings = {"multi_label": True}
     for key, field in (("label_threshold", "threshold"), ("label_separator", "label_separator")):
