@@ -229,7 +229,9 @@ def _fill(text: str, index: int, token: str) -> str:
 @register_pipeline("text-classification")
 class TextClassificationPipeline(Pipeline):
     """Per text (or pair): {label, score} of the best class, or the `top_k` best as a list
-    (`top_k=None`: all classes); a regression model gives {score}."""
+    (`top_k=None`: all classes); a regression model gives {score}. A multi-label model
+    (run_classifier.py --multi_label) scores each label by its sigmoid probability, as HF's
+    pipeline does for such models (`top_k=None`: every label's)."""
 
     model_task = "classifier"
 
@@ -242,7 +244,8 @@ class TextClassificationPipeline(Pipeline):
         labels = self.pretrained.labels
         if not labels and classifier.num_classes > 1:
             labels = [f"LABEL_{i}" for i in range(classifier.num_classes)]
-        return ClassifierServingModule(classifier, preprocessor, labels=labels)
+        return ClassifierServingModule(classifier, preprocessor, labels=labels,
+                                       **self.pretrained.settings)
 
     def _results(self, texts, pairs, out):
         if "score" in out:

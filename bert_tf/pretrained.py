@@ -53,7 +53,8 @@ _HF_ARCHITECTURE_TASKS = {"BertModel": "encoder", "BertForMaskedLM": "masked_lm"
 _HEAD_TASKS = ("classifier", "token_classifier", "question_answering")
 # Per task, the settings it was trained or exported with that its serving module takes
 # (ExportSpec field names); Pretrained.settings holds those the files record.
-TASK_SETTINGS = {"token_classifier": ("doc_stride",),
+TASK_SETTINGS = {"classifier": ("multi_label", "threshold", "label_separator"),
+                 "token_classifier": ("doc_stride",),
                  "question_answering": ("doc_stride", "max_query_length", "max_answer_length",
                                         "version_2_with_negative", "null_score_diff_threshold")}
 KERAS_NAME = "model.keras"  # what `convert --to_format=keras` writes, beside vocab.txt
@@ -244,7 +245,17 @@ def _from_google(path: str, task: str | None, strict: bool) -> Pretrained:
     max_seq_length = run.get("max_seq_length")
     return Pretrained(model, config, vocab, lower, task, "google", path, labels,
                       max_seq_length if isinstance(max_seq_length, int) else None,
-                      _squad_settings(run) if task == "question_answering" else {})
+                      _run_settings(task, run, prefix))
+
+
+def _run_settings(task: str, run: dict, prefix: str) -> dict:
+    """TASK_SETTINGS a fine-tuning run recorded in its run_info.json: a run_classifier.py
+    --multi_label run's (threshold, separator), a run_squad run's SQuAD settings."""
+    if task == "classifier":
+        from bert_tf.serving.export import multi_label_settings
+
+        return multi_label_settings(prefix)
+    return _squad_settings(run) if task == "question_answering" else {}
 
 
 def _squad_settings(run: dict) -> dict:

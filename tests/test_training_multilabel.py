@@ -111,6 +111,14 @@ def test_cli_learns_a_multilabel_task_and_exports_it(tmp_path, pretrained):
     spec = spec_from_checkpoint("classifier", str(out), None, None, True, C.SEQ, None,
                                 multi_label=False, threshold=None)
     assert not spec.multi_label
+    # So does a pipeline on the output_dir: each label's sigmoid probability.
+    import bert_tf
+
+    classify = bert_tf.pipeline("text-classification", str(out), top_k=None)
+    ranked = classify([(a, b) for a, b, _ in rows[:3]])
+    for got, row in zip(ranked, probs[:3]):
+        assert {r["label"]: r["score"] for r in got} == pytest.approx(dict(zip(labels, row)),
+                                                                      abs=1e-5)
 
 
 def test_bad_label_column_is_one_clear_error(tmp_path, pretrained):
