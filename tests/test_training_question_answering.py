@@ -112,9 +112,10 @@ def test_bucketed_training_equals_fixed_length(tmp_path, pretrained):
 
 
 def test_bucketed_prediction_equals_fixed_length(tmp_path, pretrained):
+    # v2 (null odds) with a threshold no null score reaches: every question gets a span.
     task = task_for(tmp_path, 0, init_checkpoint=pretrained, predict_batch_size=4,
-                    version_2_with_negative=True)
-    t = trainer(task, steps=20)
+                    version_2_with_negative=True, null_score_diff_threshold=1e6)
+    t = trainer(task)
     t.train(prepared(task, tmp_path, "train", 64, 0, True))
     dev = prepared(task, tmp_path, "dev", 13, 1, False)
     lengths = np.array([sum(f.input_mask) for f in dev.features])
@@ -132,7 +133,7 @@ def test_bucketed_prediction_equals_fixed_length(tmp_path, pretrained):
                                        [e[name] for e in entries], atol=1e-5)
     np.testing.assert_allclose([cut[2][k] for k in fixed[2]], list(fixed[2].values()),
                                atol=1e-5)  # null_odds.json
-    assert {v != "" for v in fixed[0].values()} == {True, False}  # answers and no-answers
+    assert len(set(fixed[0].values())) > 5  # spans of many windows
     assert cut_metrics.keys() == fixed_metrics.keys()
     for key in fixed_metrics:
         assert cut_metrics[key] == pytest.approx(fixed_metrics[key], abs=1e-6), key
