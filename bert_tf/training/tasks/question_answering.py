@@ -20,8 +20,9 @@ when the file has answers, the official SQuAD metrics. Logits at padding positio
 
 Length buckets (`bucket_size`, docs/training.md): training windows are grouped by length and
 prediction windows sorted by length, every batch cut to its bucket; the start/end logits are
-padded back to max_seq_length with `PADDING_LOGIT`. SQuAD windows over long contexts fill
-max_seq_length, so buckets help where question + context are short.
+padded back to max_seq_length with `PADDING_LOGIT`. Only contexts longer than a window fill
+max_seq_length: at Google's 384 / 128 / 64, 3% of the SQuAD v2.0 dev windows are full and the
+buckets compute about half the positions (docs/training.md).
 """
 from __future__ import annotations
 
