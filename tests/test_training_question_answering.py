@@ -13,7 +13,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_run_squad as S  # noqa: E402
 from shared_data import GOOGLE_CKPT_INDEX, SHARED_DATA  # noqa: E402
-from test_training_bucketing import _Context  # noqa: E402
+from test_training_bucketing import _Context, assert_same_training  # noqa: E402
 from bert_tf.data import squad  # noqa: E402
 from bert_tf.text.vocab import Vocab  # noqa: E402
 from bert_tf.training.squad import QuestionAnsweringOptions, SquadTrainer  # noqa: E402
@@ -104,11 +104,7 @@ def test_bucketed_training_equals_fixed_length(tmp_path, pretrained):
             assert first["input_ids"].shape == (8, 20)  # cut from SEQ = 24
         runs[bucket_size] = trainer(task)
         runs[bucket_size].train(data)
-    fixed, cut = runs[0], runs[20]
-    np.testing.assert_allclose([h["loss"] for h in cut.history],
-                               [h["loss"] for h in fixed.history], rtol=1e-5)
-    for a, b in zip(cut.model.trainable_variables, fixed.model.trainable_variables):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
+    assert_same_training(runs[20], runs[0])
 
 
 def test_bucketed_prediction_equals_fixed_length(tmp_path, pretrained):

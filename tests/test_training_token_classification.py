@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import google_ckpt  # noqa: E402
 import test_run_ner as N  # noqa: E402
 from shared_data import GOOGLE_CKPT_INDEX, SHARED_DATA  # noqa: E402
-from test_training_bucketing import _Context  # noqa: E402
+from test_training_bucketing import _Context, assert_same_training  # noqa: E402
 from bert_tf.data.bucketing import bucket_by_length  # noqa: E402
 from bert_tf.data.conll import labels_from, read_conll  # noqa: E402
 from bert_tf.training.tasks.token_classification import (  # noqa: E402
@@ -146,10 +146,7 @@ def test_bucketed_training_equals_fixed_length(setup, tmp_path):
     assert first["input_word_ids"].shape == (8, 8)  # cut from N.SEQ = 16
     fixed.train(train)
     cut.train(train)
-    np.testing.assert_allclose([h["loss"] for h in cut.history],
-                               [h["loss"] for h in fixed.history], rtol=1e-5)
-    for a, b in zip(cut.model.trainable_variables, fixed.model.trainable_variables):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
+    assert_same_training(cut, fixed)
 
 
 def test_bucketed_evaluation_equals_fixed_length(setup, tmp_path):
