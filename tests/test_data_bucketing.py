@@ -7,7 +7,9 @@ import pytest
 import tensorflow as tf
 
 from bert_tf import BertClassifier, BertConfig
-from bert_tf.data.bucketing import bucket_by_length, sequence_feature_names
+from bert_tf.data.bucketing import (bucket_by_length, bucketed_inference_batches,
+                                    bucketed_training_batches, pad_to_seq_length,
+                                    sequence_feature_names)
 from google_ckpt import tiny_config
 
 SEQ = 40
@@ -139,3 +141,49 @@ def test_training_steps_give_the_same_weights():
     assert any(w < SEQ for w in widths)
     for a, b in zip(bucketed_model.get_weights(), fixed_model.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_training_batches_of_dicts_and_tuples():
+    """Dict examples keep their structure (per-token features cut with the ids); tuples
+    `(features, *others)` too; full per-replica batches of one bucket either way."""
+    data = _examples(n=64, seed=3)
+    ds = tf.data.Dataset.from_tensor_slices(data)
+    for batch in bucketed_training_batches(ds, 8, 4, SEQ, BUCKET):
+        assert sorted(batch) == sorted(data)
+        width = batch["input_ids"].shape[1]
+        assert batch["segment_ids"].shape == (4, width) and batch["label_ids"].shape == (4,)
+    tuples = ds.map(lambda d: ({k: d[k] for k in ("input_ids", "input_mask")}, d["label_ids"]))
+    for features, labels in bucketed_training_batches(tuples, 8, 4, SEQ, BUCKET):
+        assert features["input_ids"].shape == features["input_mask"].shape
+        assert features["input_ids"].shape[1] % BUCKET == 0 and labels.shape == (4,)
+
+
+def test_inference_batches_cut_only_sequence_features():
+    data = _examples(n=12, seed=4)
+    ds = tf.data.Dataset.from_tensor_slices((data, np.arange(12))).batch(6)
+    for features, index in bucketed_inference_batches(ds, 6, 3, BUCKET):
+        width = features["input_ids"].shape[1]  # the bucket of the 6 examples' longest
+        pipeline_rows = np.arange(12).reshape(2, 6)[index.numpy()[0] // 6]
+        longest = data["input_mask"][pipeline_rows].sum(1).max()
+        assert width == -(-longest // BUCKET) * BUCKET and features["input_mask"].shape[0] == 3
+        # example_id and label_ids [B] pass through uncut
+        np.testing.assert_array_equal(features["example_id"], index)
+        np.testing.assert_array_equal(features["input_ids"], data["input_ids"][index, :width])
+
+
+def test_pad_to_seq_length():
+    values = tf.reshape(tf.range(2 * 3 * 2, dtype=tf.float32), [2, 3, 2])
+    out = pad_to_seq_length(values, 5, -1.0)
+    assert out.shape == (2, 5, 2)
+    np.testing.assert_array_equal(out[:, :3], values)
+    assert (out.numpy()[:, 3:] == -1.0).all()
+    ids = pad_to_seq_length(tf.ones([2, 5], tf.int32), 5)
+    np.testing.assert_array_equal(ids, np.ones([2, 5]))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    def padded(x):
+        out = pad_to_seq_length(x, 8)
+        assert out.shape.as_list() == [None, 8]  # static length: outputs all-gather and concat
+        return out
+
+    np.testing.assert_array_equal(padded(tf.ones([1, 2], tf.int32)), [[1, 1, 0, 0, 0, 0, 0, 0]])

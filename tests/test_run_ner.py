@@ -198,7 +198,8 @@ def test_google_checkpoint_trains_evaluates_predicts_and_exports(data, pretraine
               f"--doc_stride={STRIDE}", "--eval_batch_size=16", "--predict_batch_size=16")
     proc = _cli(f"--train_file={data['train']}", f"--init_checkpoint={pretrained}",
                 "--do_train", "--train_batch_size=16", "--num_train_epochs=0.2",
-                "--export_model_name=tiny", f"--export_dir={tmp_path / 'export'}", *common)
+                "--export_model_name=tiny", f"--export_dir={tmp_path / 'export'}",
+                "--bucket_size=0", *common)
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
     for name in ("eval_results.txt", "eval_predictions.txt", "test_predictions.txt",
                  "bert_model.ckpt.index", "bert_config.json", "vocab.txt", "labels.txt"):
@@ -210,15 +211,18 @@ def test_google_checkpoint_trains_evaluates_predicts_and_exports(data, pretraine
                               original["bert/embeddings/word_embeddings"])
     assert os.path.isfile(tmp_path / "export" / "tiny" / "1" / "saved_model.pb")
     first = read_results(out / "eval_results.txt")
-    # Evaluating the fine-tuned checkpoint alone (labels.txt beside it) gives the same numbers.
+    # Evaluating the fine-tuned checkpoint alone (labels.txt beside it) gives the same numbers
+    # and files, also with windows cut to length buckets (the first run used the fixed length).
     again = tmp_path / "again"
-    proc = _cli(f"--init_checkpoint={out}", *[a.replace(str(out), str(again)) for a in common])
+    proc = _cli(f"--init_checkpoint={out}", "--bucket_size=4",
+                *[a.replace(str(out), str(again)) for a in common])
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
     second = read_results(again / "eval_results.txt")
-    for key in ("eval_f1", "eval_accuracy", "eval_loss"):
-        assert second[key] == pytest.approx(first[key], abs=1e-6)
-    assert (again / "test_predictions.txt").read_text() == \
-        (out / "test_predictions.txt").read_text()
+    assert second.keys() == first.keys()
+    for key in set(first) - {"global_step"}:  # that run trained, this one only evaluates
+        assert second[key] == pytest.approx(first[key], abs=1e-6 if "loss" in key else 0), key
+    for name in ("eval_predictions.txt", "test_predictions.txt"):
+        assert (again / name).read_text() == (out / name).read_text(), name
 
 
 def _flags(data, out, *extra):

@@ -34,12 +34,13 @@ CONFIG = tiny_config(vocab_size=len(VOCAB), max_position_embeddings=32, hidden_s
 SEQ = ["--max_seq_length=24", "--doc_stride=8", "--max_query_length=8", "--n_best_size=24"]
 
 
-def squad_json(n, seed, v2=False):
-    """A SQuAD file of n questions "what comes after zz ?" on contexts of 6-10 filler words."""
+def squad_json(n, seed, v2=False, context_words=(6, 10)):
+    """A SQuAD file of n questions "what comes after zz ?" on contexts of 6-10 (`context_words`)
+    filler words."""
     r = random.Random(seed)
     paragraphs = []
     for i in range(n):
-        words = r.sample(FILL, r.randint(6, 10))
+        words = r.sample(FILL, r.randint(*context_words))
         qa = {"id": f"q{seed}_{i}", "question": f"what comes after {MARK} ?", "answers": []}
         impossible = v2 and r.random() < 0.3
         if not impossible:
@@ -115,6 +116,22 @@ def _check_predictions(out, dev):
     return predictions, 100.0 * np.mean(correct)
 
 
+def assert_nbest_close(actual, expected, atol=1e-5):
+    """The same n-best answers per question with logits and probabilities within `atol`; their
+    order may differ only between answers whose scores tie within `atol` (a float32 rounding
+    difference flips such a tie)."""
+    assert actual.keys() == expected.keys()
+    for qid, entries in expected.items():
+        mine = {e["text"]: e for e in actual[qid]}
+        assert len(mine) == len(actual[qid]) == len(entries)
+        assert mine.keys() == {e["text"] for e in entries}, qid
+        for e in entries:
+            for name in ("start_logit", "end_logit", "probability"):
+                assert abs(mine[e["text"]][name] - e[name]) <= atol, (qid, e["text"], name)
+        scores = [e["start_logit"] + e["end_logit"] for e in actual[qid]]
+        assert all(a >= b - 2 * atol for a, b in zip(scores, scores[1:])), qid
+
+
 def _serve(path, questions, contexts):
     served = tf.saved_model.load(path).signatures["serving_default"]
     outputs = served(question=tf.constant(questions), context=tf.constant(contexts))
@@ -151,7 +168,7 @@ def test_learns_span_task_v1_and_export_answers_equal_predictions(tmp_path, pret
 
 def test_learns_span_task_v2(tmp_path, pretrained):
     out, dev = _train_and_predict(tmp_path, pretrained, True,
-                                  f"--export_dir={tmp_path / 'serving'}")
+                                  f"--export_dir={tmp_path / 'serving'}", "--bucket_size=0")
     predictions, exact = _check_predictions(out, dev)
     results = _eval_results(out / "eval_results.txt")
     assert exact > 90 and results["exact_match"] == pytest.approx(exact)
@@ -168,13 +185,16 @@ def test_learns_span_task_v2(tmp_path, pretrained):
     np.testing.assert_allclose(outputs["null_score_diff"].numpy(),
                                [null_odds[i] for i in ids], rtol=1e-4, atol=1e-4)
 
-    # --do_predict alone from the fine-tuned Google checkpoint gives the same predictions.
+    # --do_predict alone from the fine-tuned Google checkpoint gives the same predictions, and
+    # so do windows cut to length buckets (that run predicted at the fixed length).
     again = tmp_path / "again"
     done = run_squad(f"--init_checkpoint={out / 'bert_model.ckpt'}", "--do_predict",
                      f"--predict_file={tmp_path / 'dev.json'}", f"--output_dir={again}", *SEQ,
-                     "--version_2_with_negative")
+                     "--version_2_with_negative", "--bucket_size=4")
     assert done.returncode == 0, done.stderr[-3000:]
     assert _read(again / "predictions.json") == predictions
+    assert_nbest_close(_read(again / "nbest_predictions.json"),
+                       _read(out / "nbest_predictions.json"))
     assert "never trained" not in done.stdout
 
 
@@ -185,6 +205,7 @@ def test_learns_span_task_v2(tmp_path, pretrained):
     (["--do_predict", "--predict_file=GOOD", "--max_seq_length=8"],
      "leaves no room for the context"),
     (["--do_predict", "--predict_file=GOOD", "--export_dir=e"], "--export_dir exports"),
+    (["--do_predict", "--predict_file=GOOD", "--bucket_size=-1"], "bucket_size must be"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, pretrained, args, message):
     bad = _write(tmp_path / "bad.json", {"data": [{"paragraphs": [
@@ -208,7 +229,8 @@ def _task(tmp_path, **overrides):
 
 
 def test_loss_is_googles_mean_of_start_and_end_cross_entropy(tmp_path):
-    task = _task(tmp_path)
+    """Google's loss, with the softmax over each window's real tokens (padding excluded)."""
+    task = _task(tmp_path, bucket_size=0)
     data = task.prepare(squad.read_squad_examples(
         _write(tmp_path / "t.json", squad_json(6, 3)), True), is_training=True)
     batch = next(iter(task.train_dataset(data, 6)(tf.distribute.InputContext())))
@@ -225,6 +247,12 @@ def test_loss_is_googles_mean_of_start_and_end_cross_entropy(tmp_path):
 
     expected = (ce(logits["start_logits"], start) + ce(logits["end_logits"], end)) / 2
     np.testing.assert_allclose(task.per_example_loss(logits, batch[1]), expected, rtol=1e-5)
+    # The objective's softmax runs over the real tokens: Google's CE on each unpadded window.
+    lengths = batch[0]["input_mask"].numpy().sum(1)
+    assert (lengths < 24).all()  # every window is padded
+    expected = np.array([(ce(logits["start_logits"][i:i + 1, :n], start[i:i + 1])
+                          + ce(logits["end_logits"][i:i + 1, :n], end[i:i + 1]))[0] / 2
+                         for i, n in enumerate(lengths)])
     totals = tf.constant([12.0])  # another replica holds as many windows
     loss, stats = task.objective(model, batch, totals)
     np.testing.assert_allclose(float(loss), expected.sum() / 12.0, rtol=1e-4)

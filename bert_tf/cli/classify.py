@@ -33,10 +33,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("task_name", None, "Task: cola, sst-2, mrpc, sts-b, qqp, mnli, mnli-mm, "
                     "qnli, rte, wnli, xnli, or tsv/csv for your own files.")
 flags.DEFINE_string("data_dir", None, "Directory with the task's train/dev/test files.")
-cli.define_finetune_flags()
-flags.DEFINE_integer("bucket_size", 16, "Pad each training/evaluation batch only to a multiple "
-                     "of this many tokens (training batches grouped by length, evaluation "
-                     "sorted by length; same per-example outputs); 0: pad to max_seq_length.")
+cli.define_finetune_flags()  # with --bucket_size
 flags.DEFINE_integer("num_seeds", 1, "Fine-tune this many seeds (seed, seed+1, ...) and report "
                      "mean and std of the eval metrics.")
 # The generic tsv/csv processor and task options.
@@ -122,8 +119,8 @@ def main(argv):
     # The strategy must exist before any other TensorFlow op (multi-worker, TPU).
     strategy = create_strategy(FLAGS.distribution_strategy, num_gpus=FLAGS.num_gpus,
                                tpu=FLAGS.tpu)
-    options = FinetuneOptions(**cli.finetune_option_values(), bucket_size=FLAGS.bucket_size,
-                              multi_label=FLAGS.multi_label, label_threshold=FLAGS.label_threshold,
+    options = FinetuneOptions(**cli.finetune_option_values(), multi_label=FLAGS.multi_label,
+                              label_threshold=FLAGS.label_threshold,
                               label_separator=FLAGS.label_separator)
     kwargs = dict(do_train=FLAGS.do_train, do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict,
                   strategy=strategy)

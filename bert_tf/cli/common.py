@@ -273,6 +273,7 @@ def define_finetune_flags() -> None:
     define_distribution_flags()
     define_loop_flags()
     define_trainer_flags()
+    define_bucket_flag()
     flags.DEFINE_integer("seed", None, "Random seed (head initialisation, shuffling, dropout).")
     flags.DEFINE_string("export_dir", None, "After training, export the model as a TF Serving "
                         "SavedModel (strings in) to <export_dir>/<export_model_name>/<version>.")
@@ -280,11 +281,21 @@ def define_finetune_flags() -> None:
                         "Model name for --export_dir (default: the task).")
 
 
+def define_bucket_flag() -> None:
+    """--bucket_size of the fine-tuning scripts (run_classifier, run_ner, run_squad)."""
+    from absl import flags
+
+    flags.DEFINE_integer("bucket_size", 16, "Pad each training/evaluation batch only to a "
+                         "multiple of this many tokens (training batches grouped by length, "
+                         "evaluation sorted by length; same per-example outputs); 0: pad to "
+                         "max_seq_length.")
+
+
 # FinetuneOptions fields set from the flags of `define_finetune_flags`, under the same names.
 FINETUNE_FLAGS = ("output_dir", "max_seq_length", "do_lower_case", "train_batch_size",
                   "eval_batch_size", "predict_batch_size", "learning_rate", "num_train_epochs",
                   "warmup_proportion", "save_checkpoints_steps", "mixed_precision", "log_steps",
-                  "seed", "keep_checkpoint_max", "init_checkpoint")
+                  "seed", "keep_checkpoint_max", "init_checkpoint", "bucket_size")
 
 
 def finetune_option_values() -> dict:

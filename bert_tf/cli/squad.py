@@ -57,6 +57,7 @@ cli.define_question_answering_flags()  # max_query_length, max_answer_length, v2
 cli.define_distribution_flags()
 cli.define_loop_flags()
 cli.define_trainer_flags()
+cli.define_bucket_flag()
 flags.DEFINE_integer("seed", None, "Random seed (head initialisation, shuffling, dropout).")
 flags.DEFINE_string("export_dir", None, "After training, export the model as a TF Serving "
                     "SavedModel (question and context strings in) to "
@@ -106,7 +107,7 @@ def main(argv):
         save_checkpoints_steps=FLAGS.save_checkpoints_steps,
         mixed_precision=FLAGS.mixed_precision, log_steps=FLAGS.log_steps, seed=FLAGS.seed,
         keep_checkpoint_max=FLAGS.keep_checkpoint_max, init_checkpoint=FLAGS.init_checkpoint,
-        doc_stride=FLAGS.doc_stride, n_best_size=FLAGS.n_best_size,
+        doc_stride=FLAGS.doc_stride, n_best_size=FLAGS.n_best_size, bucket_size=FLAGS.bucket_size,
         **cli.question_answering_kwargs(FLAGS), **cli.trainer_flag_values())
     result = run_squad(config, vocab, options,
                        train_file=FLAGS.train_file if FLAGS.do_train else None,

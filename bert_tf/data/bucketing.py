@@ -22,7 +22,7 @@ import tensorflow as tf
 from bert_tf.text.packer import bucket_length, check_bucket_size
 
 __all__ = ["bucket_by_length", "bucketed_inference_batches", "bucketed_training_batches",
-           "length_order", "sequence_feature_names"]
+           "length_order", "pad_to_seq_length", "sequence_feature_names"]
 
 
 def sequence_feature_names(element_spec: Mapping[str, tf.TensorSpec], seq_length: int) -> list[str]:
@@ -96,22 +96,25 @@ def bucketed_training_batches(dataset: tf.data.Dataset, pipeline_batch_size: int
     device, so one device and N replicas take the same steps.
 
     Args:
-      dataset: unbatched examples `(features, *others)`: a dict of packed features of length
-        `seq_length` (cut to the bucket) and any other tensors (labels), passed through.
+      dataset: unbatched examples, a dict of features (those of shape [seq_length] are cut to
+        the bucket: ids, mask, per-token labels; others pass through), or a tuple
+        `(features, *others)` of such a dict and any other tensors (labels), passed through.
       pipeline_batch_size: global batch size / number of input pipelines.
       per_replica_batch_size: a divisor of pipeline_batch_size.
       seq_length, bucket_size, mask_key: see `bucket_by_length`.
 
     Returns:
-      A dataset of `(features [B, L], *others [B, ...])`, B = per_replica_batch_size.
+      A dataset of batches of the same structure: `features [B, L]` (or `(features [B, L],
+      *others [B, ...])`), B = per_replica_batch_size.
     """
-    count = len(dataset.element_spec) - 1
-    names = list(dataset.element_spec[0])
-    ds = dataset.map(_as_dict)
+    is_dict = isinstance(dataset.element_spec, Mapping)
+    ds = dataset if is_dict else dataset.map(_as_dict)
     ds = bucket_by_length(ds, pipeline_batch_size, seq_length, bucket_size, mask_key,
                           drop_remainder=True)
     ds = ds.unbatch().batch(per_replica_batch_size, drop_remainder=True)
-    return ds.map(_as_tuple(names, count))
+    if is_dict:
+        return ds
+    return ds.map(_as_tuple(list(dataset.element_spec[0]), len(dataset.element_spec) - 1))
 
 
 def bucketed_inference_batches(dataset: tf.data.Dataset, pipeline_batch_size: int,
@@ -121,12 +124,14 @@ def bucketed_inference_batches(dataset: tf.data.Dataset, pipeline_batch_size: in
 
     Each batch of this pipeline's share of the global batch is cut to the bucket of its longest
     example (`trim_to_bucket`), then split into per-replica batches, so every replica of a step
-    has the same shape (outputs with a length axis can be all-gathered). Sort the examples by
-    length first (`length_order`) for batches of similar lengths.
+    has the same shape (outputs with a length axis can be all-gathered; `pad_to_seq_length`
+    makes them concatenate over batches). Sort the examples by length first (`length_order`)
+    for batches of similar lengths.
 
     Args:
       dataset: batches of `pipeline_batch_size` examples `(features, *others)`: features a dict
-        of packed [B, seq_length] tensors with "input_mask".
+        with "input_mask" [B, seq_length]; its [B, seq_length] tensors are cut, others (e.g.
+        ids [B]) pass through.
       pipeline_batch_size, per_replica_batch_size: as `bucketed_training_batches`.
       bucket_size: None returns the batches split per replica, uncut.
 
@@ -164,3 +169,23 @@ def length_order(lengths, global_batch_size: int):
     take = np.concatenate([order, order[:padded - n]]).astype(np.int64)
     weight = (np.arange(padded) < n).astype(np.float32)
     return take, weight
+
+
+def pad_to_seq_length(values: tf.Tensor, seq_length: int, padding_value=0) -> tf.Tensor:
+    """Per-position outputs of a bucketed batch, [B, L, ...], padded back to [B, seq_length, ...]
+    with `padding_value`, so the outputs of batches of different buckets concatenate (positions
+    past L are padding, never read as a token's output).
+
+    Args:
+      values: [B, L, ...] with L <= seq_length.
+      seq_length: Python int, the packed length.
+      padding_value: the value of the added positions (same dtype as `values`).
+
+    Returns:
+      [B, seq_length, ...], equal to `values` on the first L positions.
+    """
+    extra = seq_length - tf.shape(values)[1]
+    paddings = [[0, 0], [0, extra]] + [[0, 0]] * (values.shape.rank - 2)
+    out = tf.pad(values, paddings, constant_values=padding_value)
+    out.set_shape(values.shape[:1].concatenate([seq_length]).concatenate(values.shape[2:]))
+    return out

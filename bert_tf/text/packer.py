@@ -268,11 +268,12 @@ def trim_to_bucket(inputs: dict[str, tf.Tensor], bucket_size: int | None
 
     Args:
       inputs: `pack_inputs` / `pack_inputs_tflite` output (`input_mask` and any other
-        [batch, S] tensors, S static).
+        [batch, S] tensors, S static); tensors of another shape (e.g. ids [batch]) pass through.
       bucket_size: Python int > 0, or None to return `inputs` unchanged.
 
     Returns:
-      dict of the same tensors with shape [batch, L], L = `bucket_length(...)` (unknown statically).
+      dict of the same tensors, those of shape [batch, S] cut to [batch, L], L =
+      `bucket_length(...)` (unknown statically).
     """
     bucket_size = check_bucket_size(bucket_size)
     if bucket_size is None:
@@ -284,4 +285,5 @@ def trim_to_bucket(inputs: dict[str, tf.Tensor], bucket_size: int | None
         return inputs
     with tf.name_scope("trim_to_bucket"):
         length = bucket_length(inputs["input_mask"], seq_length, bucket_size)
-        return {name: value[:, :length] for name, value in inputs.items()}
+        return {name: value[:, :length] if value.shape.rank == 2 and value.shape[1] == seq_length
+                else value for name, value in inputs.items()}

@@ -84,7 +84,8 @@ def run_ner(bert_config, vocab, options: TokenClassificationOptions, *,
     if options.eval_every_n_steps and files.eval is None:
         raise TrainingError("eval_every_n_steps evaluates on the evaluation file: set do_eval")
     task = TokenClassificationTask(bert_config, vocab, files.labels, options.max_seq_length,
-                                   options.window_stride(), options.do_lower_case, options.seed)
+                                   options.window_stride(), options.do_lower_case, options.seed,
+                                   bucket_size=options.bucket_size)
     steps = (options.train_steps(len(task.features(files.train)))
              if files.train is not None else (1, 0))
     options = dataclasses.replace(options, num_train_steps=steps[0], num_warmup_steps=steps[1])

@@ -26,9 +26,11 @@ A task is a plain object; the Trainer calls these members (shapes are per replic
 `Task` below gives the defaults; a new task subclasses it and fills in the rest.
 
 Length buckets: a task whose inputs are packed token sequences sets `bucket_size` (e.g. from
-its options) and builds its batches with `training_batches` / `inference_batches`; batches are
-then cut to a multiple of `bucket_size` (a handful of static shapes) instead of padded to
-max_seq_length, with unchanged per-example outputs (docs/training.md, "Length buckets").
+its options) and builds its batches with `training_batches` / `inference_batches` (in-memory
+windows: `padded_inference_dataset(..., bucket_size)`), padding per-position outputs back with
+`bert_tf.data.bucketing.pad_to_seq_length`; batches are then cut to a multiple of `bucket_size`
+(a handful of static shapes) instead of padded to max_seq_length, with unchanged per-example
+outputs (docs/training.md, "Length buckets").
 """
 from __future__ import annotations
 
@@ -126,31 +128,56 @@ def ordered_examples(outputs: Sequence[Mapping[str, np.ndarray]]) -> dict[str, n
     return {name: value[order] for name, value in merged.items()}
 
 
-def padded_inference_dataset(columns, num_examples: int, global_batch_size: int):
+def inference_order(num_examples: int, global_batch_size: int, lengths=None):
+    """(take, weight): the example indices, every example once plus weight-0 copies up to a
+    multiple of the global batch (Google's PaddingInputExample), sorted by `lengths` when given
+    (`bert_tf.data.bucketing.length_order`, for length buckets). int64 [P], float32 [P]."""
+    if lengths is not None:
+        from bert_tf.data.bucketing import length_order
+
+        return length_order(lengths, global_batch_size)
+    padded = math.ceil(num_examples / global_batch_size) * global_batch_size
+    take = (np.arange(padded) % num_examples).astype(np.int64)
+    return take, (np.arange(padded) < num_examples).astype(np.float32)
+
+
+def padded_inference_dataset(columns, num_examples: int, global_batch_size: int,
+                             bucket_size: int | None = None):
     """In-memory evaluation/prediction data as every example once, repeated with weight-0
     copies up to a multiple of the global batch (Google's PaddingInputExample), so every
     replica gets full batches and `ordered_examples` can drop the copies afterwards.
 
     Args:
-      columns: a nest of arrays with `num_examples` rows each.
+      columns: a nest of arrays with `num_examples` rows each; with `bucket_size`, a dict with
+        "input_mask" [N, S] (its [N, S] arrays are the sequence features).
       num_examples: how many real examples the arrays hold (> 0).
       global_batch_size: the batch over all replicas.
+      bucket_size: when set, the examples are sorted by length (`length_order`, copies of the
+        shortest pad the end) and every batch is cut to its bucket
+        (`bert_tf.data.bucketing.bucketed_inference_batches`).
 
     Returns:
       (dataset_fn, number of global batches); dataset_fn(input_context) yields
-      `(columns, weight [B], index [B])` per-replica batches, sharded per input pipeline.
+      `(columns, weight [B], index [B])` per-replica batches, sharded per input pipeline;
+      with `bucket_size` the sequence features are [B, L], L a bucket (the same on every
+      replica of a step).
     """
-    padded = math.ceil(num_examples / global_batch_size) * global_batch_size
-    take = np.arange(padded) % num_examples
-    data = (tf.nest.map_structure(lambda a: np.asarray(a)[take], columns),
-            (np.arange(padded) < num_examples).astype(np.float32),
-            np.arange(padded, dtype=np.int64))
+    from bert_tf.data.bucketing import bucketed_inference_batches
+
+    lengths = np.asarray(columns["input_mask"]).sum(axis=1) if bucket_size else None
+    take, weight = inference_order(num_examples, global_batch_size, lengths)
+    data = (tf.nest.map_structure(lambda a: np.asarray(a)[take], columns), weight, take)
 
     def dataset_fn(input_context):
         ds = tf.data.Dataset.from_tensor_slices(data)
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
-                      drop_remainder=True)
+        per_replica = input_context.get_per_replica_batch_size(global_batch_size)
+        if bucket_size:
+            pipeline = global_batch_size // input_context.num_input_pipelines
+            ds = bucketed_inference_batches(ds.batch(pipeline, drop_remainder=True), pipeline,
+                                            per_replica, bucket_size)
+        else:
+            ds = ds.batch(per_replica, drop_remainder=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    return dataset_fn, padded // global_batch_size
+    return dataset_fn, len(take) // global_batch_size

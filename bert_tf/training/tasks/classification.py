@@ -25,7 +25,7 @@ import tensorflow as tf
 from bert_tf.config import as_config
 from bert_tf.models.classifier import BertClassifier
 from bert_tf.training.options import TrainerOptions, TrainingError
-from bert_tf.training.task import Task, ordered_examples
+from bert_tf.training.task import Task, inference_order, ordered_examples
 
 
 @dataclasses.dataclass
@@ -207,15 +207,10 @@ class ClassificationTask(Task):
         if not n:
             raise TrainingError("no examples to evaluate or predict")
         text_a, text_b = columns["text_a"].astype(str), columns["text_b"].astype(str)
-        if self.bucket_size:  # sorted by length: batches of similar lengths, short buckets
-            from bert_tf.data.bucketing import length_order
-
-            take, weight = length_order(self._lengths(text_a, text_b), global_batch_size)
-        else:
-            padded = math.ceil(n / global_batch_size) * global_batch_size
-            take, weight = np.arange(padded) % n, (np.arange(padded) < n).astype(np.float32)
-        data = (text_a[take], text_b[take], columns["label"][take], weight,
-                take.astype(np.int64))
+        # With buckets, sorted by length: batches of similar lengths, short buckets.
+        take, weight = inference_order(
+            n, global_batch_size, self._lengths(text_a, text_b) if self.bucket_size else None)
+        data = (text_a[take], text_b[take], columns["label"][take], weight, take)
 
         def dataset_fn(input_context):
             ds = tf.data.Dataset.from_tensor_slices(data)

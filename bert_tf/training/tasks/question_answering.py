@@ -6,12 +6,23 @@ split is prepared (`QuestionAnsweringTask.prepare`); the windows then go into tf
 columns.
 
 Loss: Google's, the mean of the start and end softmax cross-entropies of a window's answer
-positions, averaged over the global batch (the normaliser is the global window count).
+positions, averaged over the global batch (the normaliser is the global window count), with one
+difference: the softmax runs over the window's real tokens only (`input_mask` = 1; Google's also
+runs over the padding positions). A window's loss and logits then do not depend on how far it is
+padded, which is what lets batches be cut to length buckets with unchanged results; padding
+positions are never an answer (start/end positions lie in the window's context or at [CLS]).
 
 Prediction sees every window exactly once (padded to a multiple of the global batch with
 weight-0 copies); every replica's start/end logits and unique ids are all-gathered, and
 `aggregate_eval` runs Google's post-processing (n-best, get_final_text, the v2 null rule) and,
-when the file has answers, the official SQuAD metrics.
+when the file has answers, the official SQuAD metrics. Logits at padding positions are
+`PADDING_LOGIT`, below any real score, so they never take one of the n-best places.
+
+Length buckets (`bucket_size`, docs/training.md): training windows are grouped by length and
+prediction windows sorted by length, every batch cut to its bucket; the start/end logits are
+padded back to max_seq_length with `PADDING_LOGIT`. Only contexts longer than a window fill
+max_seq_length: at Google's 384 / 128 / 64, 3% of the SQuAD v2.0 dev windows are full and the
+buckets compute about half the positions (docs/training.md).
 """
 from __future__ import annotations
 
@@ -23,6 +34,7 @@ import tensorflow as tf
 
 from bert_tf.config import as_config
 from bert_tf.data import squad
+from bert_tf.data.bucketing import pad_to_seq_length
 from bert_tf.data.squad_postprocess import RawResult, predict_answers
 from bert_tf.models.span_qa import BertSpanQA
 from bert_tf.training.options import TrainingError
@@ -30,6 +42,9 @@ from bert_tf.training.task import Task, ordered_examples, padded_inference_datas
 from bert_tf.training.tasks.classification import FinetuneOptions
 
 _MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids")
+# The start/end logit of a padding position: outside the softmax (exp underflows to exactly 0
+# against any real logit) and last in the n-best order. Finite, so no inf - inf or 0 * inf.
+PADDING_LOGIT = -1e9
 
 
 @dataclasses.dataclass
@@ -88,6 +103,7 @@ class QuestionAnsweringTask(Task):
 
         super().__init__(as_config(config))
         self.options = options
+        self.bucket_size = options.bucket_size or None
         self.config.check_max_seq_length(options.max_seq_length, "max_seq_length")
         self.tokenizer = BertTokenizer(vocab, do_lower_case=options.do_lower_case)
         self.config.check_vocab_fits(len(self.tokenizer.vocab.tokens))
@@ -127,8 +143,8 @@ class QuestionAnsweringTask(Task):
             ds = tf.data.Dataset.from_tensor_slices(columns)
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
             ds = ds.repeat().shuffle(min(n, 100000), seed=self.options.seed)
-            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
-                          drop_remainder=True)
+            ds = self.training_batches(ds, global_batch_size, input_context,
+                                       self.options.max_seq_length)
             ds = ds.map(lambda c: ({k: c[k] for k in _MODEL_INPUTS},
                                    (c["start_positions"], c["end_positions"])))
             return ds.prefetch(tf.data.AUTOTUNE)
@@ -137,15 +153,25 @@ class QuestionAnsweringTask(Task):
 
     def eval_dataset(self, data: SquadData, global_batch_size):
         """Every window once, padded with weight-0 copies to a multiple of the global batch;
-        returns (dataset_fn, number of batches). Remembers `data` for `aggregate_eval`."""
+        returns (dataset_fn, number of batches); with `bucket_size`, sorted by length and cut
+        to buckets. Remembers `data` for `aggregate_eval`."""
         self._inference_data = data
         return padded_inference_dataset(_columns(data.features, ("unique_ids",)),
-                                        len(data.features), global_batch_size)
+                                        len(data.features), global_batch_size, self.bucket_size)
 
     # -- objective ---------------------------------------------------------------------------
     @staticmethod
+    def window_logits(model, features, training):
+        """The model's start/end logits, float32 [B, L], `PADDING_LOGIT` where input_mask is 0."""
+        logits = model({k: features[k] for k in _MODEL_INPUTS}, training=training)
+        real = tf.cast(features["input_mask"], tf.bool)
+        return {name: tf.where(real, tf.cast(logits[name], tf.float32), PADDING_LOGIT)
+                for name in ("start_logits", "end_logits")}
+
+    @staticmethod
     def per_example_loss(logits, positions):
-        """(CE(start) + CE(end)) / 2 per window, float32 [B] (Google's run_squad loss)."""
+        """(CE(start) + CE(end)) / 2 per window, float32 [B] (Google's run_squad loss; with
+        `window_logits` the softmax is over the real tokens)."""
         total = 0.0
         for name, position in zip(("start_logits", "end_logits"), positions):
             log_probs = tf.nn.log_softmax(tf.cast(logits[name], tf.float32), axis=-1)
@@ -157,7 +183,7 @@ class QuestionAnsweringTask(Task):
 
     def objective(self, model, batch, totals):
         features, positions = batch
-        nll = self.per_example_loss(model(features, training=True), positions)
+        nll = self.per_example_loss(self.window_logits(model, features, True), positions)
         stats = tf.stack([tf.reduce_sum(nll), tf.cast(tf.shape(nll)[0], tf.float32)])
         return tf.reduce_sum(nll) / totals[0], stats
 
@@ -167,9 +193,11 @@ class QuestionAnsweringTask(Task):
     # -- prediction --------------------------------------------------------------------------
     def eval_step(self, model, batch):
         features, weight, index = batch
-        logits = model({k: features[k] for k in _MODEL_INPUTS}, training=False)
-        return {"start_logits": logits["start_logits"], "end_logits": logits["end_logits"],
-                "unique_ids": features["unique_ids"], "weight": weight, "index": index}
+        logits = self.window_logits(model, features, False)
+        # [B, L] back to [B, max_seq_length]: batches of every bucket concatenate.
+        full = {name: pad_to_seq_length(value, self.options.max_seq_length, PADDING_LOGIT)
+                for name, value in logits.items()}
+        return {**full, "unique_ids": features["unique_ids"], "weight": weight, "index": index}
 
     def aggregate_eval(self, outputs):
         """Google's post-processing of the gathered logits (kept in `last_predictions`) and,

@@ -14,6 +14,12 @@ Evaluation and prediction see every window exactly once: the windows are padded 
 the global batch with weight-0 copies and every replica's (index, weight, predicted ids) are
 all-gathered; the windows' predictions are merged back to one tag per word
 (`TokenFeatures.merge`) and scored with conlleval's entity rules (`ner_metrics`).
+
+Length buckets (`bucket_size`, docs/training.md): training windows are grouped by length and
+evaluation windows sorted by length, every batch cut to its bucket. The per-token labels and
+weights are cut with the ids: a word is scored at its first piece, inside the window's real
+tokens, so no weighted position is ever cut (tested); predicted ids are padded back to
+max_seq_length for the merge. Per-window outputs, the loss and the metrics are unchanged.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.config import as_config
+from bert_tf.data.bucketing import pad_to_seq_length
 from bert_tf.data.conll import ConllFile, check_labels
 from bert_tf.data.ner_metrics import ner_metrics
 from bert_tf.data.token_alignment import TokenFeatures, conll_features, create_features
@@ -63,6 +70,8 @@ class TokenClassificationTask(Task):
       labels: the IOB2 tags in id order (labels.txt).
       max_seq_length: the window length L; doc_stride: the window stride.
       do_lower_case: the tokenizer's casing. seed: shuffling seed.
+      bucket_size: batches cut to a multiple of it instead of padded to max_seq_length
+        (training: windows grouped by length; evaluation: sorted by length); 0/None: fixed.
 
     After `aggregate_eval`, `last_predictions` holds the evaluated file's predicted tags (one
     list per sentence), for eval_predictions.txt.
@@ -73,13 +82,15 @@ class TokenClassificationTask(Task):
     default_eval_metric = "eval_f1"
 
     def __init__(self, config, vocab, labels: Sequence[str], max_seq_length: int = 128,
-                 doc_stride: int = 64, do_lower_case: bool = True, seed: int | None = None):
+                 doc_stride: int = 64, do_lower_case: bool = True, seed: int | None = None,
+                 bucket_size: int | None = None):
         from bert_tf.text import BertTokenizer
 
         super().__init__(as_config(config))
         self.labels = check_labels(labels, "labels")
         self.config.check_max_seq_length(max_seq_length, "max_seq_length")
         self.max_seq_length, self.doc_stride, self.seed = max_seq_length, doc_stride, seed
+        self.bucket_size = bucket_size or None
         self.tokenizer = BertTokenizer(vocab, do_lower_case=do_lower_case)
         self.vocab_tokens = list(self.tokenizer.vocab.tokens)
         self.config.check_vocab_fits(len(self.vocab_tokens))
@@ -120,8 +131,8 @@ class TokenClassificationTask(Task):
             ds = tf.data.Dataset.from_tensor_slices(arrays)
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
             ds = ds.repeat().shuffle(min(n, 100000), seed=self.seed)
-            ds = ds.batch(input_context.get_per_replica_batch_size(global_batch_size),
-                          drop_remainder=True)
+            ds = self.training_batches(ds, global_batch_size, input_context,
+                                       self.max_seq_length)
             return ds.prefetch(tf.data.AUTOTUNE)
 
         return dataset_fn
@@ -131,14 +142,14 @@ class TokenClassificationTask(Task):
 
     def inference_dataset(self, conll, global_batch_size, with_labels):
         """Every window once, padded with weight-0 copies to a multiple of the global batch;
-        returns (dataset_fn, number of batches). The file is remembered for `aggregate_eval`
-        and `predicted_tags`."""
+        returns (dataset_fn, number of batches); with `bucket_size`, sorted by length and cut to
+        buckets. The file is remembered for `aggregate_eval` and `predicted_tags`."""
         features = self.features(conll, with_labels)
         n = len(features)
         if not n:
             raise TrainingError(f"{conll.path}: no sentences to evaluate or predict")
         self._evaluated = (conll, features)
-        return padded_inference_dataset(features.arrays, n, global_batch_size)
+        return padded_inference_dataset(features.arrays, n, global_batch_size, self.bucket_size)
 
     # -- objective and metrics ---------------------------------------------------------------
     @staticmethod
@@ -172,7 +183,10 @@ class TokenClassificationTask(Task):
         logits = tf.cast(model({name: features[name] for name in _MODEL_INPUTS},
                                training=False), tf.float32)
         weights, nll, _ = self._scored(features, logits)
-        return {"predicted": tf.argmax(logits, -1, output_type=tf.int32),
+        # [B, L] back to [B, max_seq_length]: batches of every bucket concatenate for `merge`.
+        predicted = pad_to_seq_length(tf.argmax(logits, -1, output_type=tf.int32),
+                                      self.max_seq_length)
+        return {"predicted": predicted,
                 "nll": tf.reduce_sum(weights * nll, -1), "label_weight": tf.reduce_sum(weights, -1),
                 "weight": weight, "index": index}
 
