@@ -130,21 +130,10 @@ def main(argv):
     else:
         result = run_finetuning(task, processor, FLAGS.data_dir, config, vocab, options,
                                 **kwargs)
-    if result["preempted"]:
-        logging.info("stopped by SIGTERM; rerun the same command to resume")
-        return
-    if FLAGS.export_dir:
-        from bert_tf.serving.export import ExportSpec, export_from_checkpoint
-
-        spec = ExportSpec("classifier", config, vocab, do_lower_case=FLAGS.do_lower_case,
-                          max_seq_length=FLAGS.max_seq_length,
-                          labels=result["trainer"].labels, multi_label=FLAGS.multi_label,
-                          threshold=FLAGS.label_threshold,
+    cli.finish_finetuning(result, "classifier", config, vocab, _export_model_name(task),
+                          labels=result["trainer"].labels if "trainer" in result else None,
+                          multi_label=FLAGS.multi_label, threshold=FLAGS.label_threshold,
                           label_separator=FLAGS.label_separator)
-        path = export_from_checkpoint(spec, FLAGS.output_dir, FLAGS.export_dir,
-                                      _export_model_name(task))
-        logging.info("exported the classifier to %s", path)
-    logging.info("done")
 
 
 def _export_model_name(task: str) -> str:

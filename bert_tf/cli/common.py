@@ -325,3 +325,26 @@ def check_finetune_flags(export_model_name: str) -> None:
         from bert_tf.serving.export import version_dir
 
         version_dir(FLAGS.export_dir, export_model_name)  # fails now, not after training
+
+
+def finish_finetuning(result: dict, task: str, config, vocab, export_model_name: str,
+                      **spec_kwargs) -> None:
+    """The end every fine-tuning script shares: after a SIGTERM, how to resume; otherwise, with
+    --export_dir, the checkpoint trained in --output_dir exported as a TF Serving SavedModel
+    (`ExportSpec(task, config, vocab, ...)` with the run's --do_lower_case and --max_seq_length
+    plus `spec_kwargs`) under `<export_dir>/<export_model_name>/<version>`."""
+    from absl import flags, logging
+
+    FLAGS = flags.FLAGS
+    if result["preempted"]:
+        logging.info("stopped by SIGTERM; rerun the same command to resume")
+        return
+    if FLAGS.export_dir:
+        from bert_tf.serving.export import ExportSpec, export_from_checkpoint
+
+        spec = ExportSpec(task, config, vocab, do_lower_case=FLAGS.do_lower_case,
+                          max_seq_length=FLAGS.max_seq_length, **spec_kwargs)
+        path = export_from_checkpoint(spec, FLAGS.output_dir, FLAGS.export_dir,
+                                      export_model_name)
+        logging.info("exported the %s model to %s", task, path)
+    logging.info("done")

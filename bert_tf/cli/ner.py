@@ -116,19 +116,8 @@ def main(argv):
     result = run_ner(config, vocab, options, train_file=train_file, eval_file=eval_file,
                      predict_file=predict_file, labels=labels, tag_scheme=FLAGS.tag_scheme,
                      strategy=strategy)
-    if result["preempted"]:
-        logging.info("stopped by SIGTERM; rerun the same command to resume")
-        return
-    if FLAGS.export_dir:
-        from bert_tf.serving.export import ExportSpec, export_from_checkpoint
-
-        spec = ExportSpec("token_classifier", config, vocab, do_lower_case=FLAGS.do_lower_case,
-                          max_seq_length=FLAGS.max_seq_length, labels=result["labels"],
-                          doc_stride=doc_stride)
-        path = export_from_checkpoint(spec, FLAGS.output_dir, FLAGS.export_dir,
-                                      _export_model_name())
-        logging.info("exported the token classifier to %s", path)
-    logging.info("done")
+    cli.finish_finetuning(result, "token_classifier", config, vocab, _export_model_name(),
+                          labels=result["labels"], doc_stride=doc_stride)
 
 
 def _export_model_name() -> str:

@@ -113,19 +113,8 @@ def main(argv):
                        train_file=FLAGS.train_file if FLAGS.do_train else None,
                        predict_file=FLAGS.predict_file if FLAGS.do_predict else None,
                        strategy=strategy)
-    if result["preempted"]:
-        logging.info("stopped by SIGTERM; rerun the same command to resume")
-        return
-    if FLAGS.export_dir:
-        from bert_tf.serving.export import ExportSpec, export_from_checkpoint
-
-        spec = ExportSpec("question_answering", config, vocab, do_lower_case=FLAGS.do_lower_case,
-                          max_seq_length=FLAGS.max_seq_length, doc_stride=FLAGS.doc_stride,
-                          **cli.question_answering_kwargs(FLAGS))
-        path = export_from_checkpoint(spec, FLAGS.output_dir, FLAGS.export_dir,
-                                      FLAGS.export_model_name)
-        logging.info("exported the question-answering model to %s", path)
-    logging.info("done")
+    cli.finish_finetuning(result, "question_answering", config, vocab, FLAGS.export_model_name,
+                          doc_stride=FLAGS.doc_stride, **cli.question_answering_kwargs(FLAGS))
 
 
 if __name__ == "__main__":
