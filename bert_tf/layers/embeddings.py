@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 import keras_hub
 
+from bert_tf.layers import dropout as dropout_lib
 from bert_tf.layers.initializers import bert_initializer
 
 
@@ -43,7 +44,7 @@ class BertEmbeddings(keras.layers.Layer):
             dtype=self.dtype_policy, name="token_type_embeddings")
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
+        self.dropout_layer = dropout_lib.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
 
     def build(self, input_word_ids_shape, input_type_ids_shape=None):
         self.word_embeddings.build(input_word_ids_shape)

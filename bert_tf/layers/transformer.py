@@ -29,7 +29,7 @@ from keras_hub.src.layers.modeling.transformer_layer_utils import (
     merge_padding_and_attention_mask,
 )
 
-from bert_tf.layers import activations
+from bert_tf.layers import activations, dropout
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -77,8 +77,8 @@ class TransformerBlock(keras_hub.layers.TransformerEncoder):
         mask = merge_padding_and_attention_mask(inputs, padding_mask, attention_mask)
         attended = self._self_attention(inputs, mask, training)
         x = self._self_attention_layer_norm(
-            inputs + self._self_attention_dropout(attended, training=training))
-        y = self._feedforward_dropout(self._feedforward(x), training=training)
+            inputs + dropout.apply(self._self_attention_dropout, attended, training))
+        y = dropout.apply(self._feedforward_dropout, self._feedforward(x), training)
         return self._feedforward_layer_norm(x + y)
 
     def _self_attention(self, x, mask, training):
@@ -106,7 +106,7 @@ class TransformerBlock(keras_hub.layers.TransformerEncoder):
         if mask is not None:
             scores += (1.0 - tf.cast(mask[:, tf.newaxis, :, :], tf.float32)) * -1e9
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), x.dtype)
-        probs = mha._dropout_layer(probs, training=training)  # noqa: SLF001
+        probs = dropout.apply(mha._dropout_layer, probs, training)  # noqa: SLF001
         context = tf.reshape(tf.transpose(tf.matmul(probs, value), [0, 2, 1, 3]),
                              [-1, heads * key_dim])
         out = mha.output_dense
