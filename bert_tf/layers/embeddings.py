@@ -5,6 +5,7 @@ import keras
 import keras_hub
 
 from bert_tf.layers import dropout as dropout_lib
+from bert_tf.layers import layer_norm as layer_norm_lib
 from bert_tf.layers.initializers import bert_initializer
 
 
@@ -57,7 +58,7 @@ class BertEmbeddings(keras.layers.Layer):
     def call(self, input_word_ids, input_type_ids, training=None):
         words = self.word_embeddings(input_word_ids)
         x = words + self.position_embeddings(words) + self.token_type_embeddings(input_type_ids)
-        return self.dropout_layer(self.layer_norm(x), training=training)
+        return self.dropout_layer(layer_norm_lib.apply(self.layer_norm, x), training=training)
 
     def compute_output_shape(self, input_word_ids_shape, input_type_ids_shape=None):
         return tuple(input_word_ids_shape) + (self.hidden_size,)

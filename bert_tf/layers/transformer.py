@@ -29,7 +29,7 @@ from keras_hub.src.layers.modeling.transformer_layer_utils import (
     merge_padding_and_attention_mask,
 )
 
-from bert_tf.layers import activations, dropout
+from bert_tf.layers import activations, dropout, layer_norm
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -76,10 +76,11 @@ class TransformerBlock(keras_hub.layers.TransformerEncoder):
         # call), with attention and feed-forward laid out for oneDNN's fused kernels.
         mask = merge_padding_and_attention_mask(inputs, padding_mask, attention_mask)
         attended = self._self_attention(inputs, mask, training)
-        x = self._self_attention_layer_norm(
+        x = layer_norm.apply(
+            self._self_attention_layer_norm,
             inputs + dropout.apply(self._self_attention_dropout, attended, training))
         y = dropout.apply(self._feedforward_dropout, self._feedforward(x), training)
-        return self._feedforward_layer_norm(x + y)
+        return layer_norm.apply(self._feedforward_layer_norm, x + y)
 
     def _self_attention(self, x, mask, training):
         """keras MultiHeadAttention's computation on its own variables, as 2-D MatMul + BiasAdd
