@@ -63,18 +63,8 @@ def _separate_attention(self, x, mask, training):
         return tf.transpose(tf.reshape(y, [batch, length, heads, key_dim]), [0, 2, 1, 3])
 
     query = project(mha.query_dense) * tf.cast(1.0 / key_dim ** 0.5, x.dtype)
-    key, value = project(mha.key_dense), project(mha.value_dense)
-    scores = tf.cast(tf.matmul(query, key, transpose_b=True), tf.float32)
-    if mask is not None:
-        scores += (1.0 - tf.cast(mask[:, tf.newaxis, :, :], tf.float32)) * -1e9
-    probs = tf.cast(tf.nn.softmax(scores, axis=-1), x.dtype)
-    probs = dropout_lib.apply(mha._dropout_layer, probs, training)
-    context = tf.reshape(tf.transpose(tf.matmul(probs, value), [0, 2, 1, 3]),
-                         [-1, heads * key_dim])
-    out = mha.output_dense
-    y = tf.nn.bias_add(tf.matmul(context, tf.reshape(out.kernel, [heads * key_dim, hidden])),
-                       out.bias)
-    return tf.reshape(y, tf.shape(x))
+    return self._attend(x, query, project(mha.key_dense), project(mha.value_dense), mask,
+                        training)
 
 
 # (piece, form) -> (object, attribute, replacement); the current forms patch nothing.

@@ -97,8 +97,7 @@ class TransformerBlock(keras_hub.layers.TransformerEncoder):
         checkpoints keep keras' three layers): one matmul with 3x wider output and one
         transpose instead of three of each. The 1/sqrt(D) query scale is folded into the query
         kernel and bias ([H, H] instead of [B S, H]; exact when D is a power of 4, as in
-        every BERT). Scores, mask and softmax in float32 (masked keys get -1e9, as
-        keras' masked softmax).
+        every BERT). The rest is `_attend`.
         """
         mha = self._self_attention_layer
         hidden = x.shape[-1]
@@ -114,6 +113,15 @@ class TransformerBlock(keras_hub.layers.TransformerEncoder):
         qkv = tf.transpose(tf.reshape(qkv, [batch, length, 3, heads, key_dim]),
                            [2, 0, 3, 1, 4])  # [3, B, N, S, D]
         query, key, value = tf.unstack(qkv, axis=0)
+        return self._attend(x, query, key, value, mask, training)
+
+    def _attend(self, x, query, key, value, mask, training):
+        """Attention of [B, N, S, D] (scaled) query, key and value, then the output projection
+        back to x's shape [B, S, H]. Scores, mask and softmax in float32 (masked keys get -1e9,
+        as keras' masked softmax); dropout on the probabilities."""
+        mha = self._self_attention_layer
+        hidden = x.shape[-1]
+        heads, key_dim = mha.num_heads, mha.key_dim
         scores = tf.cast(tf.matmul(query, key, transpose_b=True), tf.float32)  # [B, N, S, S]
         if mask is not None:
             scores += (1.0 - tf.cast(mask[:, tf.newaxis, :, :], tf.float32)) * -1e9
