@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/profile_step.py [--config=configs/bert_base.json] [--batch_size=8]
         [--seq_length=128] [--precision=mixed_bfloat16] [--steps=3] [--top=15]
+        [--forms=current|oldest|dropout=keras,layer_norm=keras,attention=separate]
 
 Builds a `BertClassifier` (2 classes, random init) with the --precision Keras policy and
 `bert_tf.training.optimization.create_optimizer` (AdamWeightDecay, clip-norm 1.0), runs a
@@ -12,6 +13,8 @@ by category: matmul (MatMul/BatchMatMul/Einsum and oneDNN's fused variants), cas
 optimizer update (ops under the optimizer's name scope and resource-apply/assign ops), and
 other elementwise. Times are summed over the ops of all threads (CPU time, not wall-clock): the
 shares show what is not matmul. The table prints the categories, then the --top op types.
+--forms profiles the step with earlier forms of its pieces patched in (bench/step_forms.py), for
+the breakdown before a change; bench/step_ab.py times old and new forms against each other.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ flags.DEFINE_enum("precision", "mixed_bfloat16", ["float32", "mixed_bfloat16"], 
 flags.DEFINE_integer("steps", 3, "Profiled steps (after 2 warm-up steps).")
 flags.DEFINE_integer("top", 15, "Op types listed.")
 flags.DEFINE_string("json_output", None, "Also write the breakdown as JSON here.")
+flags.DEFINE_string("forms", "current", "Forms of the step's pieces (bench/step_forms.py): "
+                    "current, oldest, or piece=form,...")
 FLAGS = flags.FLAGS
 
 MATMUL = re.compile(r"(MatMul|Einsum|Conv)", re.I)
@@ -86,7 +91,8 @@ def op_times(logdir: str) -> dict[tuple[str, str], float]:
     return totals
 
 
-def build_step():
+def build_step(forms: str = "current"):
+    """The traced training step with the given forms of its pieces (bench/step_forms.py)."""
     import keras
     import tensorflow as tf
 
@@ -115,6 +121,10 @@ def build_step():
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    import step_forms
+
+    with step_forms.forms(step_forms.parse(forms)):
+        step.get_concrete_function()  # traced now, with these forms
     return step
 
 
@@ -122,7 +132,7 @@ def main(argv) -> None:
     del argv
     import tensorflow as tf
 
-    step = build_step()
+    step = build_step(FLAGS.forms)
     for _ in range(2):
         step().numpy()
     logdir = tempfile.mkdtemp(prefix="bench_profile_")
@@ -140,7 +150,8 @@ def main(argv) -> None:
         by_type[op_type] += us
     total = sum(by_category.values()) or 1.0
     print(f"{os.path.basename(FLAGS.config)}, batch {FLAGS.batch_size} × {FLAGS.seq_length}, "
-          f"{FLAGS.precision}: {wall * 1e3:.0f} ms per profiled step (wall, with the profiler); "
+          f"{FLAGS.precision}, forms {FLAGS.forms}: {wall * 1e3:.0f} ms per profiled step "
+          f"(wall, with the profiler); "
           f"op time summed over threads {total / 1e3 / FLAGS.steps:.0f} ms per step")
     print("\n| category | ms per step | share |\n|---|---:|---:|")
     for category, us in sorted(by_category.items(), key=lambda kv: -kv[1]):

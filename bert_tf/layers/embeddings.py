@@ -4,6 +4,8 @@ from __future__ import annotations
 import keras
 import keras_hub
 
+from bert_tf.layers import dropout as dropout_lib
+from bert_tf.layers import layer_norm as layer_norm_lib
 from bert_tf.layers.initializers import bert_initializer
 
 
@@ -43,7 +45,7 @@ class BertEmbeddings(keras.layers.Layer):
             dtype=self.dtype_policy, name="token_type_embeddings")
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
+        self.dropout_layer = dropout_lib.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
 
     def build(self, input_word_ids_shape, input_type_ids_shape=None):
         self.word_embeddings.build(input_word_ids_shape)
@@ -56,7 +58,7 @@ class BertEmbeddings(keras.layers.Layer):
     def call(self, input_word_ids, input_type_ids, training=None):
         words = self.word_embeddings(input_word_ids)
         x = words + self.position_embeddings(words) + self.token_type_embeddings(input_type_ids)
-        return self.dropout_layer(self.layer_norm(x), training=training)
+        return self.dropout_layer(layer_norm_lib.apply(self.layer_norm, x), training=training)
 
     def compute_output_shape(self, input_word_ids_shape, input_type_ids_shape=None):
         return tuple(input_word_ids_shape) + (self.hidden_size,)

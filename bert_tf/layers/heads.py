@@ -6,6 +6,7 @@ import keras_hub
 from keras import ops
 
 from bert_tf.layers.activations import get_activation
+from bert_tf.layers.dropout import Dropout
 from bert_tf.layers.initializers import bert_initializer
 
 
@@ -58,7 +59,7 @@ class ClassificationHead(keras.layers.Layer):
         self.num_classes = num_classes
         self.dropout = dropout
         self.initializer_range = initializer_range
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.dropout_layer = Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         hidden_size = input_shape[-1]

@@ -2,7 +2,7 @@
 
 Reuses keras-hub's `TransformerEncoder` (post-LN when `normalize_first=False`) for its sublayers
 and weights, which match Google's block when built with tanh-GELU and LayerNorm epsilon 1e-12.
-This subclass changes three things:
+This subclass changes these things:
 
 * keras-hub has one `dropout` for everything; BERT has `attention_probs_dropout_prob` (on the
   attention probabilities) and `hidden_dropout_prob` (after each sub-layer) as separate fields
@@ -14,6 +14,11 @@ This subclass changes three things:
   kernels — instead of keras' EinsumDense/Dense on 3-D tensors (BatchMatMul, separate AddV2 and
   GELU's elementwise chain). BERT-base forward, bfloat16, batch 8 × 128: 1.4× faster (measured in
   one script, old and new call alternating). `return_attention_scores=True` uses keras-hub's path.
+* For training speed (issue 16), `call` also runs keras-hub's Dropout sublayers through
+  `bert_tf.layers.dropout` (16 random bits per element, one multiply; same rates and seed
+  generators), its LayerNorms through `bert_tf.layers.layer_norm` (closed-form gradient; same
+  gamma/beta), and projects query, key and value with one [H, 3H] matmul (see
+  `_self_attention`). bench/step_ab.py times each against its earlier form.
 
 Masking: keras adds a large negative number (-1e9) to masked scores where Google adds -10000.
 Both underflow to exactly 0 after the softmax in float32 for any row with at least one valid key,
@@ -29,7 +34,7 @@ from keras_hub.src.layers.modeling.transformer_layer_utils import (
     merge_padding_and_attention_mask,
 )
 
-from bert_tf.layers import activations
+from bert_tf.layers import activations, dropout, layer_norm
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -76,37 +81,52 @@ class TransformerBlock(keras_hub.layers.TransformerEncoder):
         # call), with attention and feed-forward laid out for oneDNN's fused kernels.
         mask = merge_padding_and_attention_mask(inputs, padding_mask, attention_mask)
         attended = self._self_attention(inputs, mask, training)
-        x = self._self_attention_layer_norm(
-            inputs + self._self_attention_dropout(attended, training=training))
-        y = self._feedforward_dropout(self._feedforward(x), training=training)
-        return self._feedforward_layer_norm(x + y)
+        x = layer_norm.apply(
+            self._self_attention_layer_norm,
+            inputs + dropout.apply(self._self_attention_dropout, attended, training))
+        y = dropout.apply(self._feedforward_dropout, self._feedforward(x), training)
+        return layer_norm.apply(self._feedforward_layer_norm, x + y)
 
     def _self_attention(self, x, mask, training):
-        """keras MultiHeadAttention's computation on its own variables, as 2-D MatMul + BiasAdd
-        projections and [B, N, S, D] batch matmuls.
+        """keras MultiHeadAttention's computation on its own variables, as one 2-D MatMul +
+        BiasAdd for query, key and value together and [B, N, S, D] batch matmuls.
 
         The layer's EinsumDense projections run as BatchMatMul + AddV2 and its score/context
-        einsums transpose on every call; 2-D MatMul + BiasAdd is what oneDNN fuses. Scores,
-        mask and softmax in float32 (masked keys get -1e9, as keras' masked softmax).
+        einsums transpose on every call; 2-D MatMul + BiasAdd is what oneDNN fuses. The three
+        [H, H] kernels are concatenated into one [H, 3H] kernel inside the step (variables and
+        checkpoints keep keras' three layers): one matmul with 3x wider output and one
+        transpose instead of three of each. The 1/sqrt(D) query scale is folded into the query
+        kernel and bias ([H, H] instead of [B S, H]; exact when D is a power of 4, as in
+        every BERT). The rest is `_attend`.
         """
         mha = self._self_attention_layer
         hidden = x.shape[-1]
         heads, key_dim = mha.num_heads, mha.key_dim
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
-        flat = tf.reshape(x, [-1, hidden])
+        query_scale = tf.cast(1.0 / key_dim ** 0.5, x.dtype)
+        dense = (mha.query_dense, mha.key_dense, mha.value_dense)
+        kernels = [tf.reshape(d.kernel, [hidden, -1]) for d in dense]
+        biases = [tf.reshape(d.bias, [-1]) for d in dense]
+        kernel = tf.concat([kernels[0] * query_scale] + kernels[1:], axis=1)  # [H, 3 N D]
+        bias = tf.concat([biases[0] * query_scale] + biases[1:], axis=0)
+        qkv = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, hidden]), kernel), bias)
+        qkv = tf.transpose(tf.reshape(qkv, [batch, length, 3, heads, key_dim]),
+                           [2, 0, 3, 1, 4])  # [3, B, N, S, D]
+        query, key, value = tf.unstack(qkv, axis=0)
+        return self._attend(x, query, key, value, mask, training)
 
-        def project(dense):  # kernel [H, N, D], bias [N, D] -> [B, N, S, D]
-            y = tf.nn.bias_add(tf.matmul(flat, tf.reshape(dense.kernel, [hidden, -1])),
-                               tf.reshape(dense.bias, [-1]))
-            return tf.transpose(tf.reshape(y, [batch, length, heads, key_dim]), [0, 2, 1, 3])
-
-        query = project(mha.query_dense) * tf.cast(1.0 / key_dim ** 0.5, x.dtype)
-        key, value = project(mha.key_dense), project(mha.value_dense)
+    def _attend(self, x, query, key, value, mask, training):
+        """Attention of [B, N, S, D] (scaled) query, key and value, then the output projection
+        back to x's shape [B, S, H]. Scores, mask and softmax in float32 (masked keys get -1e9,
+        as keras' masked softmax); dropout on the probabilities."""
+        mha = self._self_attention_layer
+        hidden = x.shape[-1]
+        heads, key_dim = mha.num_heads, mha.key_dim
         scores = tf.cast(tf.matmul(query, key, transpose_b=True), tf.float32)  # [B, N, S, S]
         if mask is not None:
             scores += (1.0 - tf.cast(mask[:, tf.newaxis, :, :], tf.float32)) * -1e9
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), x.dtype)
-        probs = mha._dropout_layer(probs, training=training)  # noqa: SLF001
+        probs = dropout.apply(mha._dropout_layer, probs, training)  # noqa: SLF001
         context = tf.reshape(tf.transpose(tf.matmul(probs, value), [0, 2, 1, 3]),
                              [-1, heads * key_dim])
         out = mha.output_dense
