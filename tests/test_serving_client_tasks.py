@@ -34,34 +34,40 @@ def qa(tmp_path_factory):
         yield export, server
 
 
-def _in_process(path, **inputs):
-    outputs = tf.saved_model.load(path).signatures["serving_default"](
-        **{k: tf.constant(v) for k, v in inputs.items()})
-    return {k: v.numpy() for k, v in outputs.items()}
+def _in_process(path, batch_size, **inputs):
+    """The SavedModel's outputs for `inputs` sent in batches of `batch_size` (a batch's windows
+    are padded together: the same batches give the same float bits), one dict per example."""
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    size = len(next(iter(inputs.values())))
+    examples = []
+    for begin in range(0, size, batch_size):
+        outputs = signature(**{k: tf.constant(v[begin:begin + batch_size])
+                               for k, v in inputs.items()})
+        examples += [{k: v[i].numpy() for k, v in outputs.items()}
+                     for i in range(min(batch_size, size - begin))]
+    return examples
 
 
-def _expected_ner_lines(path, texts):
+def _expected_ner_lines(path, texts, batch_size):
     """The client's lines, written here from the SavedModel's outputs: each entity cut from
     its text by its offsets."""
-    out = _in_process(path, text=texts)
     lines = []
-    for i, text in enumerate(texts):
+    for text, out in zip(texts, _in_process(path, batch_size, text=texts)):
         found = [f"{text[s:e]}/{y.decode()} {p:.4f} [{s}:{e}]" for y, p, s, e in zip(
-            out["entity_type"][i], out["score"][i], out["start"][i], out["end"][i])][
-            :out["num_entities"][i]]
+            out["entity_type"], out["score"], out["start"], out["end"])][:out["num_entities"]]
         lines.append(f"{text}\t{'; '.join(found) or 'no entities'}")
     return lines
 
 
-def _expected_qa_lines(path, lines):
+def _expected_qa_lines(path, lines, batch_size):
     questions, contexts = zip(*(line.split(" ||| ", 1) for line in lines))
-    out = _in_process(path, question=list(questions), context=list(contexts))
     expected = []
-    for i, (line, context) in enumerate(zip(lines, contexts)):
-        start, end = out["start"][i], out["end"][i]
-        diff = f"null_score_diff={out['null_score_diff'][i]:.4f}"
-        shown = (f"no answer {diff}" if out["is_impossible"][i] else
-                 f"answer={context[start:end]} [{start}:{end}] score={out['score'][i]:.4f} {diff}")
+    for line, context, out in zip(lines, contexts, _in_process(
+            path, batch_size, question=list(questions), context=list(contexts))):
+        start, end = out["start"], out["end"]
+        diff = f"null_score_diff={out['null_score_diff']:.4f}"
+        shown = (f"no answer {diff}" if out["is_impossible"] else
+                 f"answer={context[start:end]} [{start}:{end}] score={out['score']:.4f} {diff}")
         expected.append(f"{line}\t{shown}")
     return expected
 
@@ -91,7 +97,8 @@ def test_signature_inputs_from_the_metadata(ner, qa):
 def test_entities_over_grpc_and_rest(ner):
     export, server = ner
     texts = serving_tasks.NER_TEXTS
-    want = _in_process(export.path, text=texts)
+    want = {k: v.numpy() for k, v in tf.saved_model.load(export.path).signatures[
+        "serving_default"](text=tf.constant(texts)).items()}
     assert want["num_entities"][:4].min() >= 1  # English, accented, Chinese, long
     for predict, address in ((client.predict_grpc, server.grpc_address),
                              (client.predict_rest, server.rest_url)):
@@ -116,9 +123,9 @@ def test_predict_texts_formats_entities_and_answers(ner, qa):
                     texts, batch_size=batch_size, input_names=inputs)]
 
     texts = serving_tasks.NER_TEXTS
-    assert lines(ner_server, "ner", texts, 4) == _expected_ner_lines(ner_export.path, texts)
+    assert lines(ner_server, "ner", texts, 4) == _expected_ner_lines(ner_export.path, texts, 4)
     qa_lines = serving_tasks.qa_lines()
-    assert lines(qa_server, "qa", qa_lines, 4) == _expected_qa_lines(qa_export.path, qa_lines)
+    assert lines(qa_server, "qa", qa_lines, 4) == _expected_qa_lines(qa_export.path, qa_lines, 4)
     with pytest.raises(InputError, match=r"^text 2 \('Who\?'\): a question-answering model "
                                          r"takes `question \|\|\| context` lines$"):
         lines(qa_server, "qa", [qa_lines[0], "Who?"], 4)
@@ -142,7 +149,7 @@ def test_serving_client_script(ner, qa, protocol, tmp_path):
                               f"--model_name={name}", f"--input_file={tmp_path / 'in.txt'}",
                               "--batch_size=3")
         assert done.returncode == 0, done.stderr
-        assert done.stdout.splitlines() == expected(export.path, texts)
+        assert done.stdout.splitlines() == expected(export.path, texts, 3)
 
 
 def test_serving_client_script_question_without_context(qa):
