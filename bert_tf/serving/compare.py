@@ -229,11 +229,17 @@ def saved_model_predict(loaded) -> Predict:
     return predict
 
 
-def signature_io(loaded, signature: str = client.DEFAULT_SIGNATURE
+def signature_io(saved_model_dir: str | os.PathLike, signature: str = client.DEFAULT_SIGNATURE
                  ) -> tuple[list[str], list[str]]:
-    """(input names, output names) of a loaded SavedModel's signature, sorted."""
-    function = loaded.signatures[signature]
-    return sorted(function.structured_input_signature[1]), sorted(function.structured_outputs)
+    """(input names, output names) of a SavedModel's signature, sorted, read from its
+    saved_model.pb (without loading the graph)."""
+    from bert_tf.serving.layout import read_signature_defs
+
+    signatures = read_signature_defs(saved_model_dir)
+    if signature not in signatures:
+        raise InputError(f"{os.fspath(saved_model_dir)} has no signature {signature!r} (it has "
+                         f"{', '.join(sorted(signatures))})")
+    return sorted(signatures[signature].inputs), sorted(signatures[signature].outputs)
 
 
 def tflite_predict(tflite_file: str | os.PathLike) -> Predict:
@@ -288,11 +294,11 @@ def compare_paths(saved_model_dir: str | os.PathLike, texts: Sequence[str],
     texts = list(texts)
     if not texts:
         raise InputError("no texts to compare")
-    loaded = load_saved_model(saved_model_dir)
-    input_names, output_names = signature_io(loaded)
+    input_names, output_names = signature_io(saved_model_dir)
     kind = kind_of(output_names)
     if tflite_file is not None:
         check_tflite(kind, tflite_file)
+    loaded = load_saved_model(saved_model_dir)
     outputs = {SAVED_MODEL: _run(saved_model_predict(loaded), texts, batch_size, input_names)}
     if server:
         outputs.update(_served_outputs(saved_model_dir, texts, model_name, batch_size,
