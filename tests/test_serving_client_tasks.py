@@ -2,6 +2,7 @@
 (NER) and question-answering exports behind the development server: warmup records, signature
 inputs from the metadata over gRPC and REST, `question ||| context` lines, and the printed
 entities and answers, checked against the in-process SavedModel."""
+import functools
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import tensorflow_text  # noqa: F401  (the exports' tf-text ops)
 import serving_tasks
 from bert_tf.errors import InputError
 from bert_tf.serving import client
-from bert_tf.serving.server import ModelServer, Servable
+from bert_tf.serving.server import ModelServer
 from bert_tf.serving.warmup import read_warmup_requests
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,10 +35,15 @@ def qa(tmp_path_factory):
         yield export, server
 
 
+@functools.cache
+def _saved_model(path):
+    return tf.saved_model.load(path)
+
+
 def _in_process(path, batch_size, **inputs):
     """The SavedModel's outputs for `inputs` sent in batches of `batch_size` (a batch's windows
     are padded together: the same batches give the same float bits), one dict per example."""
-    signature = tf.saved_model.load(path).signatures["serving_default"]
+    signature = _saved_model(path).signatures["serving_default"]
     size = len(next(iter(inputs.values())))
     examples = []
     for begin in range(0, size, batch_size):
@@ -74,13 +80,21 @@ def _expected_qa_lines(path, lines, batch_size):
 
 @pytest.mark.parametrize("task", ["ner", "qa"])
 def test_warmup_records_load_in_the_server(task, request):
+    """The server replays the records when it loads a version and a failing replay fails the
+    load: the version is AVAILABLE. The records are also valid requests over gRPC."""
     export, server = request.getfixturevalue(task)
-    records = read_warmup_requests(os.path.join(export.path, "assets.extra",
-                                                "tf_serving_warmup_requests"))
-    assert len(records) == 2
-    assert Servable(task, 1, export.path).warmup() == 2  # what the server replays on load
     status = client.model_status_rest(server.rest_url, task)
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
+    records = read_warmup_requests(os.path.join(export.path, "assets.extra",
+                                                "tf_serving_warmup_requests"))
+    assert [len(r.predict_log.request.inputs["context" if task == "qa" else "text"]
+                .string_val) for r in records] == [1, 2]
+    for record in records:
+        request = record.predict_log.request
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        got = client.predict_grpc(server.grpc_address, task, inputs,
+                                  request.model_spec.signature_name)
+        assert len(got["start"]) == len(next(iter(inputs.values())))
 
 
 def test_signature_inputs_from_the_metadata(ner, qa):
@@ -97,8 +111,8 @@ def test_signature_inputs_from_the_metadata(ner, qa):
 def test_entities_over_grpc_and_rest(ner):
     export, server = ner
     texts = serving_tasks.NER_TEXTS
-    want = {k: v.numpy() for k, v in tf.saved_model.load(export.path).signatures[
-        "serving_default"](text=tf.constant(texts)).items()}
+    want = {k: v.numpy() for k, v in _saved_model(export.path).signatures["serving_default"](
+        text=tf.constant(texts)).items()}
     assert want["num_entities"][:4].min() >= 1  # English, accented, Chinese, long
     for predict, address in ((client.predict_grpc, server.grpc_address),
                              (client.predict_rest, server.rest_url)):
