@@ -113,7 +113,7 @@ def test_entities_over_grpc_and_rest(ner):
     texts = serving_tasks.NER_TEXTS
     want = {k: v.numpy() for k, v in _saved_model(export.path).signatures["serving_default"](
         text=tf.constant(texts)).items()}
-    assert want["num_entities"][:4].min() >= 1  # English, accented, Chinese, long
+    assert want["num_entities"][[0, 2, 3, 4]].min() >= 1  # English, accented, Chinese, long
     for predict, address in ((client.predict_grpc, server.grpc_address),
                              (client.predict_rest, server.rest_url)):
         got = predict(address, "ner", {"text": texts})
@@ -154,7 +154,7 @@ def _client_script(*args):
 @pytest.mark.parametrize("protocol", ["grpc", "rest"])
 def test_serving_client_script(ner, qa, protocol, tmp_path):
     for (export, server), texts, expected in (
-            (ner, serving_tasks.NER_TEXTS[:4], _expected_ner_lines),
+            (ner, [t for t in serving_tasks.NER_TEXTS if t], _expected_ner_lines),
             (qa, serving_tasks.qa_lines(), _expected_qa_lines)):
         name = os.path.basename(export.base_path)
         (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")

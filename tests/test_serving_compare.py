@@ -52,14 +52,14 @@ def test_ner_paths_agree_with_the_keras_model(ner):
             np.testing.assert_allclose([g[2] for g in got], [x.score for x in want], atol=1e-5)
             assert all(text[s:e] == t for t, _, _, s, e in got)
     # Entities in English, accented, Chinese text and past the first window of the long text.
-    assert all(expected[i] for i in range(4)) and expected[3][-1].end > 100
-    assert not expected[4]
+    assert expected[0] and expected[2] and expected[3] and expected[4][-1].end > 120
+    assert not expected[1]
     table = result.table(cell_width=400).splitlines()
     assert [c.strip() for c in table[0].split(" | ")][1:] == [
         "SavedModel: entities", "gRPC: entities", "REST: entities"]
     first = "; ".join(f"{x.text}/{x.type} {x.score:.4f} [{x.start}:{x.end}]"
                        for x in expected[0])
-    assert first in table[2] and table[6].count("no entities") == 3
+    assert first in table[2] and table[3].count("no entities") == 3
     assert table[-1] == ("max |difference| of the entity scores vs SavedModel: gRPC 0.00e+00, "
                          "REST 0.00e+00")
 
@@ -76,7 +76,7 @@ def test_qa_paths_agree(qa):
         assert found.is_impossible == (found.start < 0)
         if found.start >= 0:
             assert context[found.start:found.end] == found.text != ""
-    # Answered and no-answer questions, an answer beyond the first window of a long context.
+    # Answered and no-answer questions in one batch of contexts of 1 to 4+ windows.
     assert any(a.is_impossible for a in answers) and sum(not a.is_impossible for a in answers) >= 2
     assert answers[4] == client.Answer("", -1, -1, 0.0, True, 0.0)  # the empty context
     table = result.table(text_width=30).splitlines()
