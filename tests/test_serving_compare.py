@@ -76,7 +76,7 @@ def test_qa_paths_agree(qa):
         assert found.is_impossible == (found.start < 0)
         if found.start >= 0:
             assert context[found.start:found.end] == found.text != ""
-    # Answered and no-answer questions in one batch of contexts of 1 to 4+ windows.
+    # Answered and no-answer questions, over contexts of one to several windows.
     assert any(a.is_impossible for a in answers) and sum(not a.is_impossible for a in answers) >= 2
     assert answers[4] == client.Answer("", -1, -1, 0.0, True, 0.0)  # the empty context
     table = result.table(text_width=30).splitlines()
