@@ -4,14 +4,20 @@
       --text="The movie was great." --text="Terrible."
     python export/serving_client.py --server=localhost:8501 --protocol=rest --model_name=mrpc \
       --input_file=texts.txt --batch_size=16
+    python export/serving_client.py --server=localhost:8500 --model_name=squad \
+      --text="Where is the Eiffel Tower? ||| The Eiffel Tower is in Paris."
 
 One text per line of --input_file (or per --text); a `text_a ||| text_b` line goes to the pair
 signature `text_pair` (inputs `text`, `text_b`), other lines to --signature_name (input `text`).
-One line is printed per text: `label` and its probability (and all probabilities) for a
-classifier, `score` for a regression model, the top tokens and scores of each [MASK] for a
-masked LM, otherwise the output names and shapes. Errors (a bad flag, an unreachable server, an
-error reply): one line and exit status 2. TensorFlow is not imported: start-up takes well under
-a second.
+A question-answering model (its signature's inputs, read from the model metadata the server
+gives, are `question` and `context`) takes `question ||| context` lines.
+One line is printed per text: the entities of a token classifier (`text/TYPE score
+[start:end]`, code point offsets into the text), the answer of a question-answering model
+(`answer=... [start:end] score=...`, offsets into the context; `no answer`), `label` and its
+probability (and all probabilities) for a classifier, `score` for a regression model, the top
+tokens and scores of each [MASK] for a masked LM, otherwise the output names and shapes.
+Errors (a bad flag, an unreachable server, an error reply): one line and exit status 2.
+TensorFlow is not imported: start-up takes well under a second.
 """
 from __future__ import annotations
 
@@ -34,8 +40,10 @@ def define_flags() -> None:
     flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "API to call.")
     flags.DEFINE_string("model_name", None, "Served model name.")
     flags.DEFINE_integer("model_version", None, "Model version (default: the served one).")
-    flags.DEFINE_string("signature_name", "serving_default", "Signature for single texts.")
-    flags.DEFINE_multi_string("text", None, "A text (or `text_a ||| text_b`); repeatable.")
+    flags.DEFINE_string("signature_name", "serving_default",
+                        "Signature for single texts and `question ||| context` lines.")
+    flags.DEFINE_multi_string("text", None, "A text (or `text_a ||| text_b`, `question ||| "
+                              "context`); repeatable.")
     flags.DEFINE_string("input_file", None,
                         "File with one text (or `text_a ||| text_b`) per line.")
     flags.DEFINE_integer("batch_size", 32, "Texts per request.")
@@ -84,16 +92,20 @@ def main(argv: list[str]) -> None:
     if FLAGS.batch_size < 1:
         raise InputError(f"--batch_size must be positive, got {FLAGS.batch_size}")
     lines = _read_lines()
-
-    def predict(signature, inputs):
-        if FLAGS.protocol == "grpc":
-            return client.predict_grpc(address, FLAGS.model_name, inputs, signature,
-                                       FLAGS.model_version, timeout=FLAGS.timeout)
-        return client.predict_rest(address, FLAGS.model_name, inputs, signature,
+    grpc = FLAGS.protocol == "grpc"
+    # The signature's inputs tell a question-answering model (question, context) from a text
+    # model: one metadata call, which REST's predict_rest makes (and caches) anyway.
+    signature_inputs = client.signature_inputs_grpc if grpc else client.signature_inputs_rest
+    input_names = signature_inputs(address, FLAGS.model_name, FLAGS.signature_name,
                                    FLAGS.model_version, timeout=FLAGS.timeout)
 
+    def predict(signature, inputs):
+        call = client.predict_grpc if grpc else client.predict_rest
+        return call(address, FLAGS.model_name, inputs, signature, FLAGS.model_version,
+                    timeout=FLAGS.timeout)
+
     for a, b, outputs in client.predict_texts(predict, lines, FLAGS.signature_name,
-                                              FLAGS.batch_size):
+                                              FLAGS.batch_size, input_names):
         shown = a if b is None else f"{a} {client.PAIR_SEPARATOR} {b}"
         print(f"{shown}\t{client.format_prediction(outputs)}", flush=True)
 

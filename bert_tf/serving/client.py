@@ -12,6 +12,12 @@ int32, of `float` float32 (pass NumPy arrays for other dtypes, and `np.array([],
 empty string batch); REST sends JSON, which the server converts by the signature.
 Every failure (an error reply, an unreachable server, a timeout) raises `ServingError` with the
 server's message. This module does not import TensorFlow (see `bert_tf.serving.protos`).
+
+`signature_inputs_grpc` / `signature_inputs_rest` read a signature's input names from the model
+metadata; `predict_texts` uses them to send a question-answering model's `question ||| context`
+lines as its inputs `question` and `context`. `entities` and `answer` read one text's entities
+(token_classifier exports) or answer (question_answering exports) from its outputs;
+`format_prediction` prints any export's outputs as one line.
 """
 from __future__ import annotations
 
@@ -21,16 +27,19 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from bert_tf.errors import InputError
 from bert_tf.serving import protos
 
 DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_TIMEOUT = 30.0
 PAIR_SEPARATOR = "|||"
 PAIR_SIGNATURE = "text_pair"
+# The inputs of a question_answering export's signature (bert_tf.serving.question_answering).
+QUESTION_CONTEXT = ("question", "context")
 
 
 class ServingError(Exception):
@@ -87,14 +96,10 @@ def predict_grpc(address: str, model_name: str, inputs: Mapping[str, Sequence | 
                  timeout: float = DEFAULT_TIMEOUT,
                  output_filter: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """PredictionService.Predict at `address` (`host:port`); returns the outputs by name."""
-    import grpc
-
     apis = protos.serving_apis()
     request = apis.predict_pb2.PredictRequest()
-    request.model_spec.name = model_name
+    _model_spec(request.model_spec, model_name, version)
     request.model_spec.signature_name = signature_name
-    if version is not None:
-        request.model_spec.version.value = int(version)
     for name, value in inputs.items():
         try:
             request.inputs[name].CopyFrom(protos.make_tensor_proto(_as_array(value)))
@@ -102,15 +107,49 @@ def predict_grpc(address: str, model_name: str, inputs: Mapping[str, Sequence | 
             raise ServingError(f"input {name}: {e}") from None
     request.output_filter.extend(output_filter)
     stub = apis.prediction_service_pb2_grpc.PredictionServiceStub(_channel(address))
+    response = _grpc_call(stub.Predict, request, address, timeout)
+    return {name: protos.make_ndarray(proto) for name, proto in response.outputs.items()}
+
+
+def signature_inputs_grpc(address: str, model_name: str,
+                          signature_name: str = DEFAULT_SIGNATURE, version: int | None = None,
+                          timeout: float = DEFAULT_TIMEOUT) -> list[str] | None:
+    """The input names (sorted) of a signature, from PredictionService.GetModelMetadata; None
+    when the model has no such signature (a Predict call then gets the server's error)."""
+    apis = protos.serving_apis()
+    metadata = apis.get_model_metadata_pb2
+    request = metadata.GetModelMetadataRequest(metadata_field=["signature_def"])
+    _model_spec(request.model_spec, model_name, version)
+    stub = apis.prediction_service_pb2_grpc.PredictionServiceStub(_channel(address))
+    response = _grpc_call(stub.GetModelMetadata, request, address, timeout)
+    signatures = metadata.SignatureDefMap()
+    if not response.metadata["signature_def"].Unpack(signatures):
+        raise ServingError(f"the metadata of model {model_name} at {address} has no "
+                           "SignatureDefMap")
+    name = signature_name or DEFAULT_SIGNATURE
+    if name not in signatures.signature_def:
+        return None
+    return sorted(signatures.signature_def[name].inputs)
+
+
+def _model_spec(spec, model_name: str, version: int | None) -> None:
+    spec.name = model_name
+    if version is not None:
+        spec.version.value = int(version)
+
+
+def _grpc_call(method, request, address: str, timeout: float):
+    """`method(request)` of a stub; every gRPC failure becomes a ServingError."""
+    import grpc
+
     try:
-        response = stub.Predict(request, timeout=timeout)
+        return method(request, timeout=timeout)
     except grpc.RpcError as e:
         code = e.code()
         message = e.details() or str(e)
         if code == grpc.StatusCode.UNAVAILABLE:
             message = f"cannot reach {address}: {message}"
         raise ServingError(message, code=code.name) from None
-    return {name: protos.make_ndarray(proto) for name, proto in response.outputs.items()}
 
 
 # ----------------------------------------------------------------------------- REST
@@ -230,24 +269,41 @@ def _outputs_match(outputs: Any, dtypes: Mapping[str, str]) -> bool:
     return isinstance(outputs, dict) and set(outputs) == set(dtypes)
 
 
-_signature_cache: dict[tuple, dict[str, str]] = {}
+_signature_cache: dict[tuple, dict[str, Any] | None] = {}
 _signature_lock = threading.Lock()
 
 
-def _output_dtypes(url: str, model_name: str, version: int | None, signature_name: str,
-                   timeout: float, refresh: bool = False) -> dict[str, str]:
-    """{output name: DT_* name} of a signature, from the model's metadata (cached)."""
-    key = (url, model_name, version, signature_name)
+def _signature_rest(url: str, model_name: str, version: int | None, signature_name: str,
+                    timeout: float, refresh: bool = False) -> dict[str, Any] | None:
+    """A signature's JSON (`inputs`, `outputs`, ...) from the model's metadata (cached); None
+    when the model has no such signature."""
+    key = (url, model_name, version, signature_name or DEFAULT_SIGNATURE)
     with _signature_lock:
         if not refresh and key in _signature_cache:
             return _signature_cache[key]
     metadata = model_metadata_rest(url, model_name, version, timeout)
     signatures = metadata.get("metadata", {}).get("signature_def", {}).get("signature_def", {})
-    outputs = signatures.get(signature_name or DEFAULT_SIGNATURE, {}).get("outputs", {})
-    dtypes = {name: info.get("dtype") for name, info in outputs.items()}
+    signature = signatures.get(key[-1])
     with _signature_lock:
-        _signature_cache[key] = dtypes
-    return dtypes
+        _signature_cache[key] = signature
+    return signature
+
+
+def _output_dtypes(url: str, model_name: str, version: int | None, signature_name: str,
+                   timeout: float, refresh: bool = False) -> dict[str, str]:
+    """{output name: DT_* name} of a signature, from the model's metadata (cached)."""
+    signature = _signature_rest(url, model_name, version, signature_name, timeout, refresh)
+    outputs = (signature or {}).get("outputs", {})
+    return {name: info.get("dtype") for name, info in outputs.items()}
+
+
+def signature_inputs_rest(url: str, model_name: str, signature_name: str = DEFAULT_SIGNATURE,
+                          version: int | None = None,
+                          timeout: float = DEFAULT_TIMEOUT) -> list[str] | None:
+    """The input names (sorted) of a signature, from `GET .../metadata` (cached with what
+    `predict_rest` reads); None when the model has no such signature."""
+    signature = _signature_rest(url, model_name, version, signature_name, timeout)
+    return None if signature is None else sorted(signature.get("inputs", {}))
 
 
 def predict_rest(url: str, model_name: str, inputs: Mapping[str, Sequence | np.ndarray],
@@ -285,15 +341,26 @@ def split_pair(line: str) -> tuple[str, str | None]:
 
 def predict_texts(predict: Callable[[str, dict[str, list[str]]], Mapping[str, np.ndarray]],
                   lines: Iterable[str], signature_name: str = DEFAULT_SIGNATURE,
-                  batch_size: int = 32
+                  batch_size: int = 32, input_names: Sequence[str] | None = None
                   ) -> Iterator[tuple[str, str | None, dict[str, np.ndarray]]]:
     """Runs texts through `predict(signature, inputs)` (e.g. a partial of predict_grpc) in
-    batches, in order: single texts with `signature_name` and input `text`, `a ||| b` lines
-    with the pair signature `text_pair` and inputs `text`, `text_b`. Yields (text, text_b or
-    None, that example's outputs)."""
+    batches, in order, and yields (text, text_b or None, that example's outputs).
+
+    Single texts go to `signature_name` as input `text`, `a ||| b` lines to the pair signature
+    `text_pair` as inputs `text`, `text_b`. When `input_names` (the inputs of `signature_name`,
+    from `signature_inputs_grpc` / `signature_inputs_rest` or the SavedModel) are `question`
+    and `context`, a question_answering export's, every line is `question ||| context` and goes
+    to `signature_name` as those inputs; a line without `|||` raises InputError.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     items = [split_pair(line) for line in lines]
+    question_answering = input_names is not None and set(input_names) == set(QUESTION_CONTEXT)
+    if question_answering:
+        for number, (question, context) in enumerate(items, 1):
+            if context is None:
+                raise InputError(f"text {number} ({question[:40]!r}): a question-answering "
+                                 f"model takes `question {PAIR_SEPARATOR} context` lines")
     start = 0
     while start < len(items):  # batches of consecutive texts of the same kind
         pair = items[start][1] is not None
@@ -302,10 +369,16 @@ def predict_texts(predict: Callable[[str, dict[str, list[str]]], Mapping[str, np
                and (items[end][1] is not None) == pair):
             end += 1
         batch = items[start:end]
-        inputs = {"text": [a for a, _ in batch]}
-        if pair:
-            inputs["text_b"] = [b for _, b in batch]
-        outputs = predict(PAIR_SIGNATURE if pair else signature_name, inputs)
+        if question_answering:
+            signature, names = signature_name, QUESTION_CONTEXT
+        elif pair:
+            signature, names = PAIR_SIGNATURE, ("text", "text_b")
+        else:
+            signature, names = signature_name, ("text",)
+        inputs = {names[0]: [a for a, _ in batch]}
+        if len(names) > 1:
+            inputs[names[1]] = [b for _, b in batch]
+        outputs = predict(signature, inputs)
         for i, (a, b) in enumerate(batch):
             yield a, b, {name: np.asarray(value[i]) if value.ndim and value.shape[0] == len(batch)
                          else value for name, value in outputs.items()}
@@ -316,10 +389,66 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
+def entities(outputs: Mapping[str, np.ndarray]) -> list[tuple[str, str, float, int, int]]:
+    """One text's entities from a token_classifier export's outputs for that text
+    (`entity_text`, `entity_type`, `score`, `start`, `end` [E], `num_entities` []): per entity
+    (text, type, score, start, end), the fields of `bert_tf.serving.token_classifier.Entity` in
+    its order; the padding after `num_entities` is dropped."""
+    count = int(np.ravel(outputs["num_entities"])[0])
+    columns = [np.ravel(outputs[name])[:count]
+               for name in ("entity_text", "entity_type", "score", "start", "end")]
+    return [(_text(text), _text(entity_type), float(score), int(start), int(end))
+            for text, entity_type, score, start, end in zip(*columns)]
+
+
+class Answer(NamedTuple):
+    """One question's answer from a question_answering export's outputs: `context[start:end]`
+    (code points) is `text`; "" and -1, -1 for no answer. `is_impossible` and
+    `null_score_diff` are None for a SQuAD v1.1 model (it has no such outputs)."""
+
+    text: str
+    start: int
+    end: int
+    score: float
+    is_impossible: bool | None = None
+    null_score_diff: float | None = None
+
+
+def answer(outputs: Mapping[str, np.ndarray]) -> Answer:
+    """The `Answer` in a question_answering export's outputs for one question."""
+    def scalar(name):
+        return np.ravel(outputs[name])[0] if name in outputs else None
+
+    impossible, diff = scalar("is_impossible"), scalar("null_score_diff")
+    return Answer(_text(scalar("answer")), int(scalar("start")), int(scalar("end")),
+                  float(scalar("score")), None if impossible is None else bool(impossible),
+                  None if diff is None else float(diff))
+
+
+def format_entities(found: Sequence[tuple[str, str, float, int, int]]) -> str:
+    """`text/TYPE score [start:end]` per entity, joined by `; `; `no entities` for none."""
+    return "; ".join(f"{text}/{entity_type} {score:.4f} [{start}:{end}]"
+                     for text, entity_type, score, start, end in found) or "no entities"
+
+
+def format_answer(found: Answer) -> str:
+    """`answer=<text> [start:end] score=<s>`, or `no answer`; v2 models add null_score_diff."""
+    diff = "" if found.null_score_diff is None else f" null_score_diff={found.null_score_diff:.4f}"
+    if found.start < 0:
+        return "no answer" + diff
+    return f"answer={found.text} [{found.start}:{found.end}] score={found.score:.4f}{diff}"
+
+
 def format_prediction(outputs: Mapping[str, np.ndarray]) -> str:
-    """One example's outputs as one line: `label`, its probability and all probabilities for a
-    classifier; `score` for regression; per [MASK] (padding, position -1, skipped) its position
-    and top tokens with scores for a masked LM; otherwise output names with shapes."""
+    """One example's outputs as one line: the entities of a token classifier
+    (`format_entities`); the answer of a question-answering model (`format_answer`); `label`,
+    its probability and all probabilities for a classifier; `score` for regression; per [MASK]
+    (padding, position -1, skipped) its position and top tokens with scores for a masked LM;
+    otherwise output names with shapes."""
+    if "entity_type" in outputs and "num_entities" in outputs:
+        return format_entities(entities(outputs))
+    if "answer" in outputs and "start" in outputs:
+        return format_answer(answer(outputs))
     if "label" in outputs and "probabilities" in outputs:
         probabilities = [float(p) for p in np.ravel(outputs["probabilities"])]
         return (f"label={_text(np.ravel(outputs['label'])[0])} p={max(probabilities):.4f} "
@@ -341,6 +470,8 @@ def format_prediction(outputs: Mapping[str, np.ndarray]) -> str:
     return " ".join(f"{name}{list(np.shape(value))}" for name, value in sorted(outputs.items()))
 
 
-__all__ = ["DEFAULT_SIGNATURE", "PAIR_SEPARATOR", "PAIR_SIGNATURE", "ServingError",
+__all__ = ["Answer", "DEFAULT_SIGNATURE", "PAIR_SEPARATOR", "PAIR_SIGNATURE", "QUESTION_CONTEXT",
+           "ServingError", "answer", "entities", "format_answer", "format_entities",
            "format_prediction", "model_metadata_rest", "model_status_rest", "predict_grpc",
-           "predict_rest", "predict_texts", "split_pair"]
+           "predict_rest", "predict_texts", "signature_inputs_grpc", "signature_inputs_rest",
+           "split_pair"]
