@@ -1,4 +1,5 @@
-"""Real text for the benchmarks: GLUE SST-2 dev sentences and MRPC pairs from ../shared/data.
+"""Real text for the benchmarks: GLUE SST-2 dev sentences and MRPC pairs, SQuAD v2.0 dev
+questions and contexts, from ../shared/data.
 
 Real inputs are short (SST-2 dev: about 20 words, 25 WordPieces a sentence; MRPC: two sentences of
 about 19 words each), which is what decides the cost of padding. The GLUE files are read with
@@ -6,6 +7,8 @@ bert_tf's own GLUE processors from `$BERT_TF_SHARED_DATA/glue/<task>` (default .
 beside the checkout, as tests/shared_data.py). When they are absent, `load` falls back to lines
 of Python's standard-library docstrings (bench/corpus.py) cut to word counts drawn from the real
 sets' word-count distribution (its ventiles, below), so the lengths — and so the timings — match.
+`load_squad` reads SQuAD v2.0 dev with bert_tf's SQuAD reader and falls back the same way: each
+context and question cut to word counts drawn from the real ones'.
 """
 from __future__ import annotations
 
@@ -27,12 +30,22 @@ WORD_VENTILES = {
     "MRPC": [7, 11, 12, 14, 14, 15, 16, 17, 17, 18, 19, 20, 21, 21, 22, 23, 24, 25, 26, 28, 30],
 }
 FALLBACK_SIZES = {"sst2": 872, "mrpc": 408, "mrpc_train": 3668}
+SQUAD_DEV = ("squad", "dev-v2.0.rebuilt.json")
+# Whitespace words per context and per question at the 0th, 5th, ..., 100th percentile over
+# SQuAD v2.0 dev's 11,873 questions (a context counts once per question asked about it).
+SQUAD_WORD_VENTILES = {
+    "context": [],
+    "question": [],
+}
+
+
+def shared_data_dir() -> str:
+    return os.environ.get("BERT_TF_SHARED_DATA",
+                          os.path.join(os.path.dirname(REPO), "shared", "data"))
 
 
 def glue_dir() -> str:
-    shared = os.environ.get("BERT_TF_SHARED_DATA",
-                            os.path.join(os.path.dirname(REPO), "shared", "data"))
-    return os.path.join(shared, "glue")
+    return os.path.join(shared_data_dir(), "glue")
 
 
 def _glue_examples(name: str):
@@ -53,23 +66,30 @@ def _word_count(rng: random.Random, ventiles: list[int]) -> int:
     return max(1, round(ventiles[i] + (u - i) * (ventiles[i + 1] - ventiles[i])))
 
 
-def _fallback(name: str, seed: int = 0) -> list[tuple[str, ...]]:
+def _docstring_texts(seed: int = 0):
+    """A function of word-count ventiles: the next consecutive stdlib docstring words, as many
+    as drawn from that distribution."""
     from corpus import stdlib_docstring_lines
 
-    directory, _, pairs = DATASETS[name]
     words = " ".join(stdlib_docstring_lines()).split()
     rng = random.Random(seed)
     position = 0
 
-    def sentence():
+    def text(ventiles: list[int]) -> str:
         nonlocal position
-        n = _word_count(rng, WORD_VENTILES[directory])
+        n = min(_word_count(rng, ventiles), len(words))
         if position + n > len(words):
             position = 0
         position += n
         return " ".join(words[position - n:position])
 
-    return [tuple(sentence() for _ in range(2 if pairs else 1))
+    return text
+
+
+def _fallback(name: str, seed: int = 0) -> list[tuple[str, ...]]:
+    directory, _, pairs = DATASETS[name]
+    sentence = _docstring_texts(seed)
+    return [tuple(sentence(WORD_VENTILES[directory]) for _ in range(2 if pairs else 1))
             for _ in range(FALLBACK_SIZES[name])]
 
 
@@ -88,3 +108,23 @@ def load(name: str) -> tuple[list[tuple[str, ...]], list[str], str]:
     return items, [str(i % 2) for i in range(len(items))], (
         f"stdlib docstrings cut to GLUE {directory}'s word counts ({len(items)} "
         f"{'pairs' if pairs else 'sentences'}; GLUE data not found in {glue_dir()})")
+
+
+def load_squad(count: int) -> tuple[list[tuple[str, str]], str]:
+    """(items, source): `count` (question, context) pairs of SQuAD v2.0 dev, spread evenly over
+    the file (so over all its articles), and a description of them. Without the file:
+    stdlib docstring words cut to SQuAD's question and context word counts."""
+    path = os.path.join(shared_data_dir(), *SQUAD_DEV)
+    if os.path.exists(path):
+        from bert_tf.data.squad import read_squad_examples
+
+        examples = read_squad_examples(path, is_training=False, version_2_with_negative=True)
+        picked = [examples[i * len(examples) // count] for i in range(min(count, len(examples)))]
+        return [(e.question_text, e.context_text) for e in picked], (
+            f"SQuAD v2.0 dev ({len(picked)} of its {len(examples):,} questions, evenly spaced; "
+            f"{sum(e.is_impossible for e in picked)} unanswerable)")
+    text = _docstring_texts()
+    items = [(text(SQUAD_WORD_VENTILES["question"]) + "?", text(SQUAD_WORD_VENTILES["context"]))
+             for _ in range(count)]
+    return items, (f"stdlib docstrings cut to SQuAD v2.0 dev's question and context word counts "
+                   f"({count} questions; {path} not found)")

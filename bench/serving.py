@@ -61,35 +61,45 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-flags.DEFINE_string("config", os.path.join(REPO, "configs", "bert_base.json"), "bert_config.json")
-flags.DEFINE_integer("seq_length", 128, "Packed sequence length (max_seq_length of the export).")
-flags.DEFINE_integer("batch_size", 32, "Texts per call in the throughput measurement.")
-flags.DEFINE_integer("latency_requests", 40, "Batch-1 requests per repeat (after warm-up).")
-flags.DEFINE_integer("throughput_batches", 3, "Batches of --batch_size per repeat.")
-flags.DEFINE_integer("warmup", 10, "Untimed batch-1 calls (plus one full batch) before timing, "
-                     "on texts spread from the shortest to the longest.")
-flags.DEFINE_integer("repeats", 3, "Timed repeats per implementation (latency and throughput).")
-flags.DEFINE_list("impls", ["bert_tf", "torch", "keras_hub", "tflite"],
-                  "Implementations to measure (also: bert_tf_fixed).")
-flags.DEFINE_list("datasets", ["sst2", "mrpc", "docstrings"],
-                  "Texts to serve: sst2 (sentences), mrpc (pairs), docstrings (long texts).")
-flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
-flags.DEFINE_list("tflite_quantize", ["none", "float16", "dynamic_int8"],
-                  "TFLite conversions to measure (the `quantize` of bert_tf.serving.tflite).")
-flags.DEFINE_integer("torch_threads", 0, "torch.set_num_threads for the PyTorch peer (0: "
-                     "torch's default, one per core). Its OpenMP threads wait badly when other "
-                     "processes load the cores: compare with 1 on a busy machine.")
-flags.DEFINE_string("vocab_file", None, "vocab.txt (default: Google's uncased vocab from "
-                    "../shared/data when present, else one learned from the corpus).")
-flags.DEFINE_bool("do_lower_case", True, "Uncased tokenization.")
-flags.DEFINE_integer("num_texts", 512, "Distinct texts (requests cycle through them).")
-flags.DEFINE_integer("min_chars", 600, "Docstring lines are joined until a text has this many "
-                     "characters.")
-flags.DEFINE_string("work_dir", None, "Where the vocab, texts and exported models go "
-                    "(default: a temporary directory, removed afterwards).")
-flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/report.py's "
-                    "format) to this path.")
-flags.DEFINE_string("worker", None, "(internal) step:impl:precision to run in this process.")
+
+
+def define_flags() -> None:
+    """This script's flags, defined only when it runs: `import serving` has no side effect, so
+    the other serving benchmarks reuse its helpers."""
+    flags.DEFINE_string("config", os.path.join(REPO, "configs", "bert_base.json"),
+                        "bert_config.json")
+    flags.DEFINE_integer("seq_length", 128,
+                         "Packed sequence length (max_seq_length of the export).")
+    flags.DEFINE_integer("batch_size", 32, "Texts per call in the throughput measurement.")
+    flags.DEFINE_integer("latency_requests", 40, "Batch-1 requests per repeat (after warm-up).")
+    flags.DEFINE_integer("throughput_batches", 3, "Batches of --batch_size per repeat.")
+    flags.DEFINE_integer("warmup", 10, "Untimed batch-1 calls (plus one full batch) before "
+                         "timing, on texts spread from the shortest to the longest.")
+    flags.DEFINE_integer("repeats", 3,
+                         "Timed repeats per implementation (latency and throughput).")
+    flags.DEFINE_list("impls", ["bert_tf", "torch", "keras_hub", "tflite"],
+                      "Implementations to measure (also: bert_tf_fixed).")
+    flags.DEFINE_list("datasets", ["sst2", "mrpc", "docstrings"],
+                      "Texts to serve: sst2 (sentences), mrpc (pairs), docstrings (long texts).")
+    flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
+    flags.DEFINE_list("tflite_quantize", ["none", "float16", "dynamic_int8"],
+                      "TFLite conversions to measure (the `quantize` of bert_tf.serving.tflite).")
+    flags.DEFINE_integer("torch_threads", 0, "torch.set_num_threads for the PyTorch peer (0: "
+                         "torch's default, one per core). Its OpenMP threads wait badly when "
+                         "other processes load the cores: compare with 1 on a busy machine.")
+    flags.DEFINE_string("vocab_file", None, "vocab.txt (default: Google's uncased vocab from "
+                        "../shared/data when present, else one learned from the corpus).")
+    flags.DEFINE_bool("do_lower_case", True, "Uncased tokenization.")
+    flags.DEFINE_integer("num_texts", 512, "Distinct texts (requests cycle through them).")
+    flags.DEFINE_integer("min_chars", 600, "Docstring lines are joined until a text has this "
+                         "many characters.")
+    flags.DEFINE_string("work_dir", None, "Where the vocab, texts and exported models go "
+                        "(default: a temporary directory, removed afterwards).")
+    flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/report.py's "
+                        "format) to this path.")
+    flags.DEFINE_string("worker", None, "(internal) step:impl:precision to run in this process.")
+
+
 FLAGS = flags.FLAGS
 
 # Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
@@ -129,9 +139,10 @@ def make_texts(lines: list[str], count: int, min_chars: int) -> list[str]:
 
 # ----------------------------------------------------------------------------- timing
 def measure(predict, items: list[tuple[str, ...]], batch_size: int, requests: int, batches: int,
-            repeats: int, warmup: int) -> dict:
+            repeats: int, warmup: int, units=None) -> dict:
     """Latencies (ms) of batch-1 calls and sequences/s of `batches` batches, per repeat. `items`
-    are (text,) or (text_a, text_b); `predict` takes a list of them."""
+    are (text,) or (text_a, text_b); `predict` takes a list of them. With `units` (a function of
+    a batch: how much work it is, e.g. its model inputs), also `unit_throughput`: units/s."""
     n = len(items)
     # Warm-up texts spread from the shortest to the longest, so that shape-keyed caches (oneDNN
     # primitives per bucket length, torch's per padded length) are warm before timing.
@@ -141,7 +152,7 @@ def measure(predict, items: list[tuple[str, ...]], batch_size: int, requests: in
         predict(items[i:i + 1])
     if batches:
         predict(items[:batch_size])
-    latency, throughput, k = [], [], warmup
+    latency, throughput, unit_rates, k = [], [], [], warmup
     for _ in range(repeats):
         times = []
         for _ in range(requests):
@@ -159,8 +170,14 @@ def measure(predict, items: list[tuple[str, ...]], batch_size: int, requests: in
             start = time.perf_counter()
             for chunk in chunks:
                 predict(chunk)
-            throughput.append(batch_size * batches / (time.perf_counter() - start))
-    return {"latency_ms": latency, "throughput": throughput}
+            seconds = time.perf_counter() - start
+            throughput.append(batch_size * batches / seconds)
+            if units:
+                unit_rates.append(sum(units(chunk) for chunk in chunks) / seconds)
+    out = {"latency_ms": latency, "throughput": throughput}
+    if units:
+        out["unit_throughput"] = unit_rates
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -267,37 +284,51 @@ def _predict_bert_tf(work: str, impl: str, precision: str):
     return predict, {}
 
 
-def _predict_torch(cfg: dict, vocab_file: str, precision: str):
-    try:
-        import torch
-        import transformers
-    except ImportError as e:
-        return None, {"skip": f"torch/transformers not installed ({e.name}): "
-                              "pip install -e '.[bench]'"}
+TORCH_MISSING = "torch/transformers not installed ({}): pip install -e '.[bench]'"
+
+
+def hf_tokenizer(vocab_file: str, do_lower_case: bool):
+    """Hugging Face's `BertTokenizerFast` (Rust) on `vocab_file`, checked to have loaded it."""
     import inspect
 
-    from transformers import BertConfig as HFConfig, BertForSequenceClassification
     from transformers import BertTokenizerFast
 
     # transformers 5 takes the vocab file as `vocab` (a `vocab_file` keyword is ignored there).
     key = "vocab" if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters \
         else "vocab_file"
-    tokenizer = BertTokenizerFast(**{key: vocab_file}, do_lower_case=FLAGS.do_lower_case)
+    tokenizer = BertTokenizerFast(**{key: vocab_file}, do_lower_case=do_lower_case)
     with open(vocab_file, encoding="utf-8") as f:
         cls_id = [line.rstrip("\n") for line in f].index("[CLS]")
     if tokenizer.cls_token_id != cls_id:
         raise RuntimeError(f"BertTokenizerFast did not load {vocab_file}")
+    return tokenizer
+
+
+def hf_config(cfg: dict, **kwargs):
+    """The `transformers.BertConfig` of a bert_config.json dict (Google's tanh GELU)."""
+    from transformers import BertConfig as HFConfig
+
+    return HFConfig(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
+                    num_hidden_layers=cfg["num_hidden_layers"],
+                    num_attention_heads=cfg["num_attention_heads"],
+                    intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
+                    max_position_embeddings=cfg["max_position_embeddings"],
+                    type_vocab_size=cfg["type_vocab_size"], layer_norm_eps=1e-12, **kwargs)
+
+
+def _predict_torch(cfg: dict, vocab_file: str, precision: str):
+    try:
+        import torch
+        import transformers
+    except ImportError as e:
+        return None, {"skip": TORCH_MISSING.format(e.name)}
+    from transformers import BertForSequenceClassification
+
+    tokenizer = hf_tokenizer(vocab_file, FLAGS.do_lower_case)
     if FLAGS.torch_threads:
         torch.set_num_threads(FLAGS.torch_threads)
     torch.manual_seed(0)
-    hf = HFConfig(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
-                  num_hidden_layers=cfg["num_hidden_layers"],
-                  num_attention_heads=cfg["num_attention_heads"],
-                  intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
-                  max_position_embeddings=cfg["max_position_embeddings"],
-                  type_vocab_size=cfg["type_vocab_size"], layer_norm_eps=1e-12,
-                  num_labels=len(LABELS))
-    model = BertForSequenceClassification(hf).eval()
+    model = BertForSequenceClassification(hf_config(cfg, num_labels=len(LABELS))).eval()
     bf16 = precision == "mixed_bfloat16"
 
     def predict(batch):
@@ -412,14 +443,46 @@ def _subprocess(step: str, work: str) -> dict:
     for name in ("config", "seq_length", "batch_size", "latency_requests", "throughput_batches",
                  "warmup", "repeats", "do_lower_case", "torch_threads"):
         cmd.append(f"--{name}={getattr(FLAGS, name)}")
+    return worker_result(cmd)
+
+
+def worker_result(cmd: list[str]) -> dict:
+    """Runs a worker process; its last `RESULT <json>` line, or {"error": the telling line}."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        err = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        tail = next((line for line in reversed(err) if "Error" in line or "error" in line),
-                    err[-1] if err else "(no output)")
-        return {"error": tail.strip()[:200]}
+        return {"error": error_line(proc.stderr)}
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def error_line(stderr: str) -> str:
+    """The line of a failed process's stderr that says why (the last naming an error)."""
+    err = [line for line in stderr.strip().splitlines() if line.strip()]
+    tail = next((line for line in reversed(err) if "Error" in line or "error" in line),
+                err[-1] if err else "(no output)")
+    return tail.strip()[:200]
+
+
+def prepare_vocab(target: str, vocab_file: str | None, config_file: str,
+                  do_lower_case: bool) -> str:
+    """Writes the benchmark's vocab to `target`: `vocab_file`, else Google's uncased vocab from
+    ../shared/data, else one learned from the stdlib docstrings; returns its description."""
+    from corpus import stdlib_docstring_lines
+    from report import shared_vocab_file
+
+    vocab_file = vocab_file or shared_vocab_file()
+    if vocab_file:
+        shutil.copyfile(vocab_file, target)
+        with open(target, encoding="utf-8") as f:
+            return f"{vocab_file} ({sum(1 for _ in f):,} tokens)"
+    from bert_tf.text.build_vocab import count_words, learn_vocab
+
+    with open(config_file) as fh:
+        size = json.load(fh)["vocab_size"]
+    tokens = learn_vocab(count_words(stdlib_docstring_lines(), do_lower_case), vocab_size=size)
+    with open(target, "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in tokens))
+    return f"learned from the corpus by bert_tf.text.build_vocab ({len(tokens):,} tokens)"
 
 
 def _prepare(work: str) -> tuple[str, dict[str, str]]:
@@ -427,24 +490,10 @@ def _prepare(work: str) -> tuple[str, dict[str, str]]:
     returns a description of the vocab and of each dataset's texts."""
     from corpus import stdlib_docstring_lines
     from real_text import load
-    from report import shared_vocab_file
 
     lines = stdlib_docstring_lines()
-    vocab_file = FLAGS.vocab_file or shared_vocab_file()
-    target = os.path.join(work, "vocab.txt")
-    if vocab_file:
-        shutil.copyfile(vocab_file, target)
-        with open(target, encoding="utf-8") as f:
-            described = f"{vocab_file} ({sum(1 for _ in f):,} tokens)"
-    else:
-        from bert_tf.text.build_vocab import count_words, learn_vocab
-
-        with open(FLAGS.config) as fh:
-            size = json.load(fh)["vocab_size"]
-        tokens = learn_vocab(count_words(lines, FLAGS.do_lower_case), vocab_size=size)
-        with open(target, "w", encoding="utf-8") as f:
-            f.write("".join(t + "\n" for t in tokens))
-        described = f"learned from the corpus by bert_tf.text.build_vocab ({len(tokens):,} tokens)"
+    described = prepare_vocab(os.path.join(work, "vocab.txt"), FLAGS.vocab_file, FLAGS.config,
+                              FLAGS.do_lower_case)
     items, sources = {}, {}
     for name in FLAGS.datasets:
         if name == "docstrings":
@@ -459,13 +508,16 @@ def _prepare(work: str) -> tuple[str, dict[str, str]]:
     return described, sources
 
 
-def _summary(result: dict | None, dataset: str) -> dict | None:
+def summary(result: dict | None, dataset: str) -> dict | None:
+    """A worker's `measure` of one dataset as per-repeat p50, p99 (ms), throughput (and
+    unit_throughput when measured); None when it was not measured."""
     result = ((result or {}).get("datasets") or {}).get(dataset)
     if not result or "latency_ms" not in result:
         return None
     p50 = [percentile(t, 50) for t in result["latency_ms"]]
     p99 = [percentile(t, 99) for t in result["latency_ms"]]
-    return {"p50": p50, "p99": p99, "throughput": result["throughput"]}
+    return {"p50": p50, "p99": p99, "throughput": result["throughput"],
+            "unit_throughput": result.get("unit_throughput", [])}
 
 
 def _runs() -> list[tuple[str, str]]:
@@ -561,8 +613,8 @@ def _print_table(results, exports, lengths: dict, batch: int) -> None:
     for dataset in FLAGS.datasets:
         flops = (lengths.get(dataset) or {}).get("flops_per_item")
         for (impl, precision), result in results.items():
-            s = _summary(result, dataset)
-            ours = _summary(results.get(_ours_key(impl, precision)), dataset)
+            s = summary(result, dataset)
+            ours = summary(results.get(_ours_key(impl, precision)), dataset)
             label = f"quantize={precision}" if impl == "tflite" else precision
             if s is None:
                 why = "skipped" if "skip" in (result or {}) else "not measured"
@@ -594,7 +646,7 @@ def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
     for dataset in FLAGS.datasets:
         flops = (lengths.get(dataset) or {}).get("flops_per_item")
         for (impl, precision), result in results.items():
-            s = _summary(result, dataset)
+            s = summary(result, dataset)
             tflite = impl == "tflite"
             group = f"{dataset}, {'float32' if tflite else precision}"
             name = IMPL_NAMES[impl] + (f", quantize={precision}" if tflite else "")
@@ -632,4 +684,5 @@ def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -11,7 +11,8 @@ REPORT = os.path.join(REPO, "bench", "report.py")
 TITLES = ["Measured peak (large GEMMs) (`peak`)", "Tokenization + packing (`tokenization`)", "create_pretraining_data (`pretraining_data`)",
           "Pretraining step (`pretraining`)", "Fine-tuning step (classifier) (`finetuning`)",
           "One MRPC epoch, fine-tuning wall-clock (`finetuning_epoch`)",
-          "Serving (strings in → classifier outputs) (`serving`)"]
+          "Serving (strings in → classifier outputs) (`serving`)",
+          "Serving (question, context → answer) (`serving_qa`)"]
 TABLE_HEADER = "| implementation |"
 COLUMNS = ["best", "median", "speed-up of ours (median)"]
 
@@ -50,7 +51,7 @@ def _canned_results() -> dict:
                              _row("ours, first call", "throughput", "instances/s", [5e4],
                                   ours=True),
                              _row("reference", "throughput", "instances/s", [6e3])],
-        "pretraining": train, "finetuning": train, "serving": serving,
+        "pretraining": train, "finetuning": train, "serving": serving, "serving_qa": serving,
         "finetuning_epoch": [
             _row("bert_tf", "one epoch + dev eval, process wall-clock", "s", [60.0], "lower",
                  True, "float32"),
@@ -116,6 +117,6 @@ def test_quick_report_end_to_end(tmp_path):
     _check_markdown(text)
     assert "Quick mode" in text and "Not measured" not in text
     for name in ("peak", "tokenization", "pretraining_data", "pretraining", "finetuning",
-                 "finetuning_epoch", "serving"):
+                 "finetuning_epoch", "serving", "serving_qa"):
         data = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
         assert data["rows"] and any(row["ours"] and row["values"] for row in data["rows"])
