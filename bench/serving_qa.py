@@ -122,13 +122,15 @@ def _write_checkpoint(work: str, vocab_file: str) -> dict:
     spec = ExportSpec.from_files("question_answering", FLAGS.config, vocab_file,
                                  max_seq_length=FLAGS.max_seq_length)
     start = time.perf_counter()
+    os.makedirs(_checkpoint_dir(work), exist_ok=True)  # a directory: the prefix goes inside
     save_google_checkpoint(spec.build_model(), _checkpoint_dir(work))
     shutil.copyfile(vocab_file, os.path.join(_checkpoint_dir(work), "vocab.txt"))
     return {"checkpoint_s": time.perf_counter() - start}
 
 
-def _export(work: str, precision: str) -> dict:
-    """export/export_saved_model.py --task=question_answering on the checkpoint."""
+def _start_export(work: str, precision: str) -> tuple[subprocess.Popen, str, float]:
+    """Starts export/export_saved_model.py --task=question_answering on the checkpoint (its
+    stderr to a file: two exports run at once, and a full pipe would block one)."""
     cmd = [sys.executable, os.path.join(REPO, "export", "export_saved_model.py"),
            "--task=question_answering", f"--init_checkpoint={_checkpoint_dir(work)}",
            f"--do_lower_case={FLAGS.do_lower_case}", f"--max_seq_length={FLAGS.max_seq_length}",
@@ -139,10 +141,16 @@ def _export(work: str, precision: str) -> dict:
            "--version=1", "--overwrite"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [REPO] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
-    if proc.returncode != 0:
-        return {"error": "export: " + error_line(proc.stderr)}
+    log = os.path.join(work, f"export_{precision}.log")
+    with open(log, "w", encoding="utf-8") as stderr:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPO, env=env)
+    return proc, log, time.perf_counter()
+
+
+def _finish_export(proc: subprocess.Popen, log: str, start: float) -> dict:
+    if proc.wait() != 0:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            return {"error": "export: " + error_line(f.read())}
     return {"export_s": time.perf_counter() - start}
 
 
@@ -395,11 +403,17 @@ def _exports(work: str) -> dict:
     if "bert_tf" not in FLAGS.impls:
         return {}
     checkpoint = _subprocess("checkpoint:bert_tf:float32", work)
-    exports = {}
-    for precision in FLAGS.precisions:
-        exports[precision] = dict(checkpoint) if "error" in checkpoint else _export(work, precision)
-        if "error" in exports[precision]:
-            print(f"  bert_tf {precision}: {exports[precision]['error']}", flush=True)
+    if "error" in checkpoint:
+        exports = {precision: dict(checkpoint) for precision in FLAGS.precisions}
+    else:
+        # Side by side: an export is mostly single-threaded tracing, and nothing is timed yet.
+        started = {precision: _start_export(work, precision) for precision in FLAGS.precisions}
+        exports = {precision: _finish_export(*started[precision])
+                   for precision in FLAGS.precisions}
+    for precision, export in exports.items():
+        print(f"  bert_tf {precision}: " + (export.get("error") or
+                                            f"exported in {export['export_s']:.0f} s"),
+              flush=True)
     return exports
 
 
