@@ -316,19 +316,35 @@ def hf_config(cfg: dict, **kwargs):
                     type_vocab_size=cfg["type_vocab_size"], layer_norm_eps=1e-12, **kwargs)
 
 
-def _predict_torch(cfg: dict, vocab_file: str, precision: str):
+def hf_peer(model_class: str, cfg: dict, vocab_file: str, do_lower_case: bool,
+            torch_threads: int = 0, **config_kwargs):
+    """(tokenizer, model, info) of a Hugging Face peer: `hf_tokenizer`, `transformers.<model_class>`
+    on `hf_config(cfg, **config_kwargs)` with seeded random weights in eval mode, and the versions
+    and threads; (None, None, {"skip": why}) without torch/transformers."""
     try:
         import torch
         import transformers
     except ImportError as e:
-        return None, {"skip": TORCH_MISSING.format(e.name)}
-    from transformers import BertForSequenceClassification
-
-    tokenizer = hf_tokenizer(vocab_file, FLAGS.do_lower_case)
-    if FLAGS.torch_threads:
-        torch.set_num_threads(FLAGS.torch_threads)
+        return None, None, {"skip": TORCH_MISSING.format(e.name)}
+    tokenizer = hf_tokenizer(vocab_file, do_lower_case)
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
     torch.manual_seed(0)
-    model = BertForSequenceClassification(hf_config(cfg, num_labels=len(LABELS))).eval()
+    model = getattr(transformers, model_class)(hf_config(cfg, **config_kwargs)).eval()
+    info = {"torch": torch.__version__, "transformers": transformers.__version__,
+            "threads": torch.get_num_threads(),
+            "attn_implementation": getattr(model.config, "_attn_implementation", None)}
+    return tokenizer, model, info
+
+
+def _predict_torch(cfg: dict, vocab_file: str, precision: str):
+    tokenizer, model, info = hf_peer("BertForSequenceClassification", cfg, vocab_file,
+                                     FLAGS.do_lower_case, FLAGS.torch_threads,
+                                     num_labels=len(LABELS))
+    if model is None:
+        return None, info
+    import torch
+
     bf16 = precision == "mixed_bfloat16"
 
     def predict(batch):
@@ -341,9 +357,6 @@ def _predict_torch(cfg: dict, vocab_file: str, precision: str):
         return {"probabilities": probabilities.numpy(), "logits": logits.numpy(),
                 "label": [LABELS[i] for i in probabilities.argmax(-1).tolist()]}
 
-    info = {"torch": torch.__version__, "transformers": transformers.__version__,
-            "threads": torch.get_num_threads(),
-            "attn_implementation": getattr(model.config, "_attn_implementation", None)}
     return predict, info
 
 

@@ -57,9 +57,8 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 
 from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
-from serving import (EXPORT_POLICY, TORCH_MISSING, error_line, forward_flops,  # noqa: E402
-                     hf_config, hf_tokenizer, measure, percentile, prepare_vocab, summary,
-                     worker_result)
+from serving import (EXPORT_POLICY, error_line, forward_flops, hf_peer, measure,  # noqa: E402
+                     percentile, prepare_vocab, summary, worker_result)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 flags.DEFINE_string("config", os.path.join(REPO, "configs", "bert_base.json"), "bert_config.json")
@@ -209,18 +208,12 @@ def _hf_best_span(start_logits, end_logits, in_context, n_best: int, max_answer_
 
 
 def _predict_torch(cfg: dict, vocab_file: str, precision: str, items):
-    try:
-        import torch
-        import transformers
-    except ImportError as e:
-        return None, {"skip": TORCH_MISSING.format(e.name)}
-    from transformers import BertForQuestionAnswering
+    tokenizer, model, info = hf_peer("BertForQuestionAnswering", cfg, vocab_file,
+                                     FLAGS.do_lower_case, FLAGS.torch_threads)
+    if model is None:
+        return None, info
+    import torch
 
-    tokenizer = hf_tokenizer(vocab_file, FLAGS.do_lower_case)
-    if FLAGS.torch_threads:
-        torch.set_num_threads(FLAGS.torch_threads)
-    torch.manual_seed(0)
-    model = BertForQuestionAnswering(hf_config(cfg)).eval()
     bf16 = precision == "mixed_bfloat16"
     windowing = dict(truncation="only_second", max_length=FLAGS.max_seq_length,
                      stride=FLAGS.doc_stride, return_overflowing_tokens=True)
@@ -251,10 +244,7 @@ def _predict_torch(cfg: dict, vocab_file: str, precision: str, items):
     windows = [[] for _ in items]
     for q, ids in zip(enc["overflow_to_sample_mapping"], enc["input_ids"]):
         windows[q].append(len(ids))
-    info = {"torch": torch.__version__, "transformers": transformers.__version__,
-            "threads": torch.get_num_threads(),
-            "attn_implementation": getattr(model.config, "_attn_implementation", None),
-            "windows": windows}
+    info["windows"] = windows
     return predict, info
 
 
