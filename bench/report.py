@@ -118,6 +118,10 @@ BENCHMARKS = [
     ("serving_ner", "Serving NER (strings in → entities)", ["bench/serving_ner.py"],
      ["--config=configs/bert_tiny.json", "--seq_length=32", "--batch_size=8",
       "--latency_requests=5", "--throughput_batches=1", "--repeats=1", "--warmup=1"], True),
+    ("serving_qa", "Serving (question, context → answer)", ["bench/serving_qa.py"],
+     ["--config=configs/bert_tiny.json", "--max_seq_length=128", "--doc_stride=64",
+      "--max_query_length=32", "--num_questions=12", "--batch_size=4", "--latency_requests=3",
+      "--throughput_batches=1", "--repeats=1", "--warmup=2"], True),
 ]
 BENCHMARK_NAMES = [b[0] for b in BENCHMARKS]
 

@@ -62,35 +62,57 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-flags.DEFINE_string("config", os.path.join(REPO, "configs", "bert_base.json"), "bert_config.json")
-flags.DEFINE_integer("seq_length", 128, "Packed sequence length (max_seq_length of the export).")
-flags.DEFINE_integer("batch_size", 32, "Texts per call in the throughput measurement.")
-flags.DEFINE_integer("latency_requests", 40, "Batch-1 requests per repeat (after warm-up).")
-flags.DEFINE_integer("throughput_batches", 3, "Batches of --batch_size per repeat.")
-flags.DEFINE_integer("warmup", 10, "Untimed batch-1 calls (plus one full batch) before timing, "
-                     "on texts spread from the shortest to the longest.")
-flags.DEFINE_integer("repeats", 3, "Timed repeats per implementation (latency and throughput).")
-flags.DEFINE_list("impls", ["bert_tf", "torch", "keras_hub", "tflite"],
-                  "Implementations to measure (also: bert_tf_fixed).")
-flags.DEFINE_list("datasets", ["sst2", "mrpc", "docstrings"],
-                  "Texts to serve: sst2 (sentences), mrpc (pairs), docstrings (long texts).")
-flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
-flags.DEFINE_list("tflite_quantize", ["none", "float16", "dynamic_int8"],
-                  "TFLite conversions to measure (the `quantize` of bert_tf.serving.tflite).")
-flags.DEFINE_integer("torch_threads", 0, "torch.set_num_threads for the PyTorch peer (0: "
-                     "torch's default, one per core). Its OpenMP threads wait badly when other "
-                     "processes load the cores: compare with 1 on a busy machine.")
-flags.DEFINE_string("vocab_file", None, "vocab.txt (default: Google's uncased vocab from "
-                    "../shared/data when present, else one learned from the corpus).")
-flags.DEFINE_bool("do_lower_case", True, "Uncased tokenization.")
-flags.DEFINE_integer("num_texts", 512, "Distinct texts (requests cycle through them).")
-flags.DEFINE_integer("min_chars", 600, "Docstring lines are joined until a text has this many "
-                     "characters.")
-flags.DEFINE_string("work_dir", None, "Where the vocab, texts and exported models go "
-                    "(default: a temporary directory, removed afterwards).")
-flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/report.py's "
-                    "format) to this path.")
-flags.DEFINE_string("worker", None, "(internal) step:impl:precision to run in this process.")
+
+
+def define_common_flags(impls: list[str], batch_size: int, latency_requests: int,
+                        throughput_batches: int, warmup: int, items: str = "texts",
+                        impls_help: str = "Implementations to measure.") -> None:
+    """The flags every serving benchmark has (this one, bench/serving_ner.py through it and
+    bench/serving_qa.py), with the script's defaults; `items` names what is served."""
+    flags.DEFINE_string("config", os.path.join(REPO, "configs", "bert_base.json"),
+                        "bert_config.json")
+    flags.DEFINE_integer("batch_size", batch_size,
+                         f"{items.capitalize()} per call in the throughput measurement.")
+    flags.DEFINE_integer("latency_requests", latency_requests,
+                         "Batch-1 requests per repeat (after warm-up).")
+    flags.DEFINE_integer("throughput_batches", throughput_batches,
+                         "Batches of --batch_size per repeat.")
+    flags.DEFINE_integer("warmup", warmup, "Untimed batch-1 calls (plus one full batch) before "
+                         f"timing, on {items} spread from the shortest to the longest.")
+    flags.DEFINE_integer("repeats", 3,
+                         "Timed repeats per implementation (latency and throughput).")
+    flags.DEFINE_list("impls", impls, impls_help)
+    flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
+    flags.DEFINE_integer("torch_threads", 0, "torch.set_num_threads for the PyTorch peer (0: "
+                         "torch's default, one per core). Its OpenMP threads wait badly when "
+                         "other processes load the cores: compare with 1 on a busy machine.")
+    flags.DEFINE_string("vocab_file", None, "vocab.txt (default: Google's uncased vocab from "
+                        "../shared/data when present, else one learned from stdlib docstrings).")
+    flags.DEFINE_bool("do_lower_case", True, "Uncased tokenization.")
+    flags.DEFINE_string("work_dir", None, f"Where the vocab, {items} and exported models go "
+                        "(default: a temporary directory, removed afterwards).")
+    flags.DEFINE_string("json_output", None, "Also write the results as JSON (bench/report.py's "
+                        "format) to this path.")
+    flags.DEFINE_string("worker", None, "(internal) step:impl:precision to run in this process.")
+
+
+def define_flags() -> None:
+    """This script's flags, defined only when it runs: `import serving` has no side effect, so
+    the other serving benchmarks reuse its helpers."""
+    define_common_flags(["bert_tf", "torch", "keras_hub", "tflite"], batch_size=32,
+                        latency_requests=40, throughput_batches=3, warmup=10,
+                        impls_help="Implementations to measure (also: bert_tf_fixed).")
+    flags.DEFINE_integer("seq_length", 128,
+                         "Packed sequence length (max_seq_length of the export).")
+    flags.DEFINE_list("datasets", ["sst2", "mrpc", "docstrings"],
+                      "Texts to serve: sst2 (sentences), mrpc (pairs), docstrings (long texts).")
+    flags.DEFINE_list("tflite_quantize", ["none", "float16", "dynamic_int8"],
+                      "TFLite conversions to measure (the `quantize` of bert_tf.serving.tflite).")
+    flags.DEFINE_integer("num_texts", 512, "Distinct texts (requests cycle through them).")
+    flags.DEFINE_integer("min_chars", 600, "Docstring lines are joined until a text has this "
+                         "many characters.")
+
+
 FLAGS = flags.FLAGS
 
 # Nominal peaks; bench/report.py adds the MFU against the peak bench/peak.py measures.
@@ -130,9 +152,10 @@ def make_texts(lines: list[str], count: int, min_chars: int) -> list[str]:
 
 # ----------------------------------------------------------------------------- timing
 def measure(predict, items: list[tuple[str, ...]], batch_size: int, requests: int, batches: int,
-            repeats: int, warmup: int) -> dict:
+            repeats: int, warmup: int, units=None) -> dict:
     """Latencies (ms) of batch-1 calls and sequences/s of `batches` batches, per repeat. `items`
-    are (text,) or (text_a, text_b); `predict` takes a list of them."""
+    are (text,) or (text_a, text_b); `predict` takes a list of them. With `units` (a function of
+    a batch: how much work it is, e.g. its model inputs), also `unit_throughput`: units/s."""
     n = len(items)
     # Warm-up texts spread from the shortest to the longest, so that shape-keyed caches (oneDNN
     # primitives per bucket length, torch's per padded length) are warm before timing.
@@ -142,7 +165,7 @@ def measure(predict, items: list[tuple[str, ...]], batch_size: int, requests: in
         predict(items[i:i + 1])
     if batches:
         predict(items[:batch_size])
-    latency, throughput, k = [], [], warmup
+    latency, throughput, unit_rates, k = [], [], [], warmup
     for _ in range(repeats):
         times = []
         for _ in range(requests):
@@ -160,8 +183,14 @@ def measure(predict, items: list[tuple[str, ...]], batch_size: int, requests: in
             start = time.perf_counter()
             for chunk in chunks:
                 predict(chunk)
-            throughput.append(batch_size * batches / (time.perf_counter() - start))
-    return {"latency_ms": latency, "throughput": throughput}
+            seconds = time.perf_counter() - start
+            throughput.append(batch_size * batches / seconds)
+            if units:
+                unit_rates.append(sum(units(chunk) for chunk in chunks) / seconds)
+    out = {"latency_ms": latency, "throughput": throughput}
+    if units:
+        out["unit_throughput"] = unit_rates
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -278,45 +307,65 @@ def torch_skip() -> dict | None:
     return None
 
 
-def hf_tokenizer_and_config(cfg: dict, vocab_file: str, **config_kwargs):
-    """Hugging Face's `BertTokenizerFast` of `vocab_file` (--do_lower_case) and a transformers
-    `BertConfig` equal to `cfg` (plus `config_kwargs`), after --torch_threads and a fixed seed."""
+def hf_tokenizer(vocab_file: str, do_lower_case: bool):
+    """Hugging Face's `BertTokenizerFast` (Rust) on `vocab_file`, checked to have loaded it."""
     import inspect
 
-    import torch
-    from transformers import BertConfig as HFConfig, BertTokenizerFast
+    from transformers import BertTokenizerFast
 
     # transformers 5 takes the vocab file as `vocab` (a `vocab_file` keyword is ignored there).
     key = "vocab" if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters \
         else "vocab_file"
-    tokenizer = BertTokenizerFast(**{key: vocab_file}, do_lower_case=FLAGS.do_lower_case)
+    tokenizer = BertTokenizerFast(**{key: vocab_file}, do_lower_case=do_lower_case)
     with open(vocab_file, encoding="utf-8") as f:
         cls_id = [line.rstrip("\n") for line in f].index("[CLS]")
     if tokenizer.cls_token_id != cls_id:
         raise RuntimeError(f"BertTokenizerFast did not load {vocab_file}")
-    if FLAGS.torch_threads:
-        torch.set_num_threads(FLAGS.torch_threads)
+    return tokenizer
+
+
+def hf_config(cfg: dict, **kwargs):
+    """The `transformers.BertConfig` of a bert_config.json dict (Google's tanh GELU)."""
+    from transformers import BertConfig as HFConfig
+
+    return HFConfig(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
+                    num_hidden_layers=cfg["num_hidden_layers"],
+                    num_attention_heads=cfg["num_attention_heads"],
+                    intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
+                    max_position_embeddings=cfg["max_position_embeddings"],
+                    type_vocab_size=cfg["type_vocab_size"], layer_norm_eps=1e-12, **kwargs)
+
+
+def hf_peer(model_class: str, cfg: dict, vocab_file: str, do_lower_case: bool,
+            torch_threads: int = 0, **config_kwargs):
+    """(tokenizer, model, info) of a Hugging Face peer: `hf_tokenizer`, `transformers.<model_class>`
+    on `hf_config(cfg, **config_kwargs)` with seeded random weights in eval mode, and the versions
+    and threads; (None, None, {"skip": why}) without torch/transformers."""
+    skip = torch_skip()
+    if skip:
+        return None, None, skip
+    import torch
+    import transformers
+
+    tokenizer = hf_tokenizer(vocab_file, do_lower_case)
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
     torch.manual_seed(0)
-    hf = HFConfig(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
-                  num_hidden_layers=cfg["num_hidden_layers"],
-                  num_attention_heads=cfg["num_attention_heads"],
-                  intermediate_size=cfg["intermediate_size"], hidden_act="gelu_new",
-                  max_position_embeddings=cfg["max_position_embeddings"],
-                  type_vocab_size=cfg["type_vocab_size"], layer_norm_eps=1e-12,
-                  **config_kwargs)
-    return tokenizer, hf
+    model = getattr(transformers, model_class)(hf_config(cfg, **config_kwargs)).eval()
+    info = {"torch": torch.__version__, "transformers": transformers.__version__,
+            "threads": torch.get_num_threads(),
+            "attn_implementation": getattr(model.config, "_attn_implementation", None)}
+    return tokenizer, model, info
 
 
 def _predict_torch(cfg: dict, vocab_file: str, precision: str):
-    skip = torch_skip()
-    if skip:
-        return None, skip
+    tokenizer, model, info = hf_peer("BertForSequenceClassification", cfg, vocab_file,
+                                     FLAGS.do_lower_case, FLAGS.torch_threads,
+                                     num_labels=len(LABELS))
+    if model is None:
+        return None, info
     import torch
-    import transformers
-    from transformers import BertForSequenceClassification
 
-    tokenizer, hf = hf_tokenizer_and_config(cfg, vocab_file, num_labels=len(LABELS))
-    model = BertForSequenceClassification(hf).eval()
     bf16 = precision == "mixed_bfloat16"
 
     def predict(batch):
@@ -329,9 +378,6 @@ def _predict_torch(cfg: dict, vocab_file: str, precision: str):
         return {"probabilities": probabilities.numpy(), "logits": logits.numpy(),
                 "label": [LABELS[i] for i in probabilities.argmax(-1).tolist()]}
 
-    info = {"torch": torch.__version__, "transformers": transformers.__version__,
-            "threads": torch.get_num_threads(),
-            "attn_implementation": getattr(model.config, "_attn_implementation", None)}
     return predict, info
 
 
@@ -431,21 +477,56 @@ def load_texts(work: str) -> dict[str, list[tuple[str, ...]]]:
 
 
 # ----------------------------------------------------------------------------- driver
+# The flags a worker of this script (or of bench/serving_ner.py, which shares them) is given.
+WORKER_FLAGS = ("config", "seq_length", "batch_size", "latency_requests", "throughput_batches",
+                "warmup", "repeats", "do_lower_case", "torch_threads")
+
+
 def _subprocess(step: str, work: str, script: str = __file__) -> dict:
-    """Runs `--worker=step` of `script` (this file's flags) and returns its RESULT line's JSON,
-    or {"error": the last error line}."""
+    """`worker_result` of `script` with this file's WORKER_FLAGS."""
+    return worker_result(script, step, work, {name: getattr(FLAGS, name) for name in WORKER_FLAGS})
+
+
+def worker_result(script: str, step: str, work: str, flag_values: dict) -> dict:
+    """Runs `script --worker=step --work_dir=work` with `flag_values` ({name: value}) in a fresh
+    process; returns its last `RESULT <json>` line, or {"error": the telling line}."""
     cmd = [sys.executable, os.path.abspath(script), f"--worker={step}", f"--work_dir={work}"]
-    for name in ("config", "seq_length", "batch_size", "latency_requests", "throughput_batches",
-                 "warmup", "repeats", "do_lower_case", "torch_threads"):
-        cmd.append(f"--{name}={getattr(FLAGS, name)}")
+    cmd += [f"--{name}={value}" for name, value in flag_values.items()]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        err = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        tail = next((line for line in reversed(err) if "Error" in line or "error" in line),
-                    err[-1] if err else "(no output)")
-        return {"error": tail.strip()[:200]}
+        return {"error": error_line(proc.stderr)}
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def error_line(stderr: str) -> str:
+    """The line of a failed process's stderr that says why (the last naming an error)."""
+    err = [line for line in stderr.strip().splitlines() if line.strip()]
+    tail = next((line for line in reversed(err) if "Error" in line or "error" in line),
+                err[-1] if err else "(no output)")
+    return tail.strip()[:200]
+
+
+def prepare_vocab(target: str, vocab_file: str | None, config_file: str,
+                  do_lower_case: bool) -> str:
+    """Writes the benchmark's vocab to `target`: `vocab_file`, else Google's uncased vocab from
+    ../shared/data, else one learned from the stdlib docstrings; returns its description."""
+    from corpus import stdlib_docstring_lines
+    from report import shared_vocab_file
+
+    vocab_file = vocab_file or shared_vocab_file()
+    if vocab_file:
+        shutil.copyfile(vocab_file, target)
+        with open(target, encoding="utf-8") as f:
+            return f"{vocab_file} ({sum(1 for _ in f):,} tokens)"
+    from bert_tf.text.build_vocab import count_words, learn_vocab
+
+    with open(config_file) as fh:
+        size = json.load(fh)["vocab_size"]
+    tokens = learn_vocab(count_words(stdlib_docstring_lines(), do_lower_case), vocab_size=size)
+    with open(target, "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in tokens))
+    return f"learned from the corpus by bert_tf.text.build_vocab ({len(tokens):,} tokens)"
 
 
 def _prepare(work: str) -> tuple[str, dict[str, str]]:
@@ -453,24 +534,10 @@ def _prepare(work: str) -> tuple[str, dict[str, str]]:
     returns a description of the vocab and of each dataset's texts."""
     from corpus import stdlib_docstring_lines
     from real_text import load
-    from report import shared_vocab_file
 
     lines = stdlib_docstring_lines()
-    vocab_file = FLAGS.vocab_file or shared_vocab_file()
-    target = os.path.join(work, "vocab.txt")
-    if vocab_file:
-        shutil.copyfile(vocab_file, target)
-        with open(target, encoding="utf-8") as f:
-            described = f"{vocab_file} ({sum(1 for _ in f):,} tokens)"
-    else:
-        from bert_tf.text.build_vocab import count_words, learn_vocab
-
-        with open(FLAGS.config) as fh:
-            size = json.load(fh)["vocab_size"]
-        tokens = learn_vocab(count_words(lines, FLAGS.do_lower_case), vocab_size=size)
-        with open(target, "w", encoding="utf-8") as f:
-            f.write("".join(t + "\n" for t in tokens))
-        described = f"learned from the corpus by bert_tf.text.build_vocab ({len(tokens):,} tokens)"
+    described = prepare_vocab(os.path.join(work, "vocab.txt"), FLAGS.vocab_file, FLAGS.config,
+                              FLAGS.do_lower_case)
     items, sources = {}, {}
     for name in FLAGS.datasets:
         if name == "docstrings":
@@ -485,13 +552,16 @@ def _prepare(work: str) -> tuple[str, dict[str, str]]:
     return described, sources
 
 
-def _summary(result: dict | None, dataset: str) -> dict | None:
+def summary(result: dict | None, dataset: str) -> dict | None:
+    """A worker's `measure` of one dataset as per-repeat p50, p99 (ms), throughput (and
+    unit_throughput when measured); None when it was not measured."""
     result = ((result or {}).get("datasets") or {}).get(dataset)
     if not result or "latency_ms" not in result:
         return None
     p50 = [percentile(t, 50) for t in result["latency_ms"]]
     p99 = [percentile(t, 99) for t in result["latency_ms"]]
-    return {"p50": p50, "p99": p99, "throughput": result["throughput"]}
+    return {"p50": p50, "p99": p99, "throughput": result["throughput"],
+            "unit_throughput": result.get("unit_throughput", [])}
 
 
 def _runs() -> list[tuple[str, str]]:
@@ -522,22 +592,32 @@ def _length_infos(results) -> dict:
 
 
 @contextlib.contextmanager
-def driver_setup(names: dict, prefix: str):
-    """A benchmark driver's start: checks --impls against `names`, reads --config and makes the
-    work directory (--work_dir, or a temporary one removed afterwards) with `_prepare`'s vocab
-    and texts; yields (config dict, work directory, vocab description, text sources)."""
-    unknown = set(FLAGS.impls) - set(names)
+def driver_setup(impls: list[str], names: dict, config_file: str, work_dir: str | None,
+                 prefix: str, prepare):
+    """A benchmark driver's start: checks `impls` (--impls) against `names`, reads `config_file`
+    and makes the work directory (`work_dir`, or a temporary one named `prefix`… removed
+    afterwards) with `prepare(work)`'s vocab and inputs; yields (config dict, work directory,
+    *what `prepare` returned: the descriptions of the vocab and of the inputs)."""
+    unknown = set(impls) - set(names)
     if unknown:
         raise app.UsageError(f"unknown --impls {sorted(unknown)}: expected {sorted(names)}")
-    with open(FLAGS.config) as fh:
+    with open(config_file) as fh:
         cfg = json.load(fh)
-    work = FLAGS.work_dir or tempfile.mkdtemp(prefix=prefix)
+    work = work_dir or tempfile.mkdtemp(prefix=prefix)
     os.makedirs(work, exist_ok=True)
     try:
-        yield (cfg, work, *_prepare(work))
+        yield (cfg, work, *prepare(work))
     finally:
-        if not FLAGS.work_dir:
+        if not work_dir:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def setup_line(config_file: str, cfg: dict, details: str, requests: int, batches: int,
+               batch_size: int, repeats: int) -> str:
+    """A benchmark's opening line: the config, `details` (lengths, vocab, texts), the timing."""
+    return (f"config {os.path.basename(config_file)}: L{cfg['num_hidden_layers']} "
+            f"H{cfg['hidden_size']}{details}; latency: {requests} batch-1 requests, throughput: "
+            f"{batches} batches of {batch_size}; {repeats} repeats; {os.cpu_count()} CPUs")
 
 
 def main(argv) -> None:
@@ -546,14 +626,13 @@ def main(argv) -> None:
         _run_worker(FLAGS.worker)
         return
     seq, batch = FLAGS.seq_length, FLAGS.batch_size
-    with driver_setup(IMPL_NAMES, "bench_serving_") as (cfg, work, vocab_desc, sources):
-        print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} "
-              f"H{cfg['hidden_size']}; max seq {seq}; {forward_flops(cfg, seq) / 1e9:.2f} GFLOP "
-              f"per {seq}-token sequence forward; vocab {vocab_desc}; datasets: "
-              f"{'; '.join(f'{k}: {v}' for k, v in sources.items())}; latency: "
-              f"{FLAGS.latency_requests} batch-1 requests, throughput: "
-              f"{FLAGS.throughput_batches} batches of {batch}; {FLAGS.repeats} repeats; "
-              f"{os.cpu_count()} CPUs", flush=True)
+    with driver_setup(FLAGS.impls, IMPL_NAMES, FLAGS.config, FLAGS.work_dir, "bench_serving_",
+                      _prepare) as (cfg, work, vocab_desc, sources):
+        print(setup_line(FLAGS.config, cfg, f"; max seq {seq}; {forward_flops(cfg, seq) / 1e9:.2f} "
+                         f"GFLOP per {seq}-token sequence forward; vocab {vocab_desc}; datasets: "
+                         f"{'; '.join(f'{k}: {v}' for k, v in sources.items())}",
+                         FLAGS.latency_requests, FLAGS.throughput_batches, batch, FLAGS.repeats),
+              flush=True)
         exports: dict[tuple[str, str], dict] = {}
         results: dict[tuple[str, str], dict] = {}
         for impl, precision in _runs():
@@ -574,7 +653,7 @@ def main(argv) -> None:
         for name, info in lengths.items():
             print(f"  {name}: {info['mean_tokens']:.1f} tokens on average, "
                   f"{info['full_fraction']:.0%} fill all {seq}", flush=True)
-        _print_table(results, exports, lengths, batch)
+        _print_table(results, exports, lengths, FLAGS.datasets, batch)
         if FLAGS.json_output:
             _write_json(results, exports, lengths, cfg, vocab_desc, sources)
 
@@ -587,17 +666,18 @@ def _ours_key(impl: str, precision: str) -> tuple[str, str]:
     return ("bert_tf", "float32" if impl == "tflite" else precision)
 
 
-def _print_table(results, exports, lengths: dict, batch: int, names=None) -> None:
+def _print_table(results, exports, lengths: dict, datasets: list[str], batch: int,
+                 names=None) -> None:
     names = names or IMPL_NAMES
     print()
     print(f"| dataset | implementation | precision | p50 ms | p99 ms | bert_tf speed-up (p50) | "
           f"batch-{batch} seq/s | bert_tf speed-up (seq/s) | MFU at batch {batch} | file MB |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for dataset in FLAGS.datasets:
+    for dataset in datasets:
         flops = (lengths.get(dataset) or {}).get("flops_per_item")
         for (impl, precision), result in results.items():
-            s = _summary(result, dataset)
-            ours = _summary(results.get(_ours_key(impl, precision)), dataset)
+            s = summary(result, dataset)
+            ours = summary(results.get(_ours_key(impl, precision)), dataset)
             label = f"quantize={precision}" if impl == "tflite" else precision
             if s is None:
                 why = "skipped" if "skip" in (result or {}) else "not measured"
@@ -621,17 +701,18 @@ def _print_table(results, exports, lengths: dict, batch: int, names=None) -> Non
           "for seq/s, > 1 when bert_tf is faster; TFLite is compared with bert_tf float32)")
 
 
-def result_rows(results, exports, lengths: dict, names=None) -> list[dict]:
+def result_rows(results, exports, lengths: dict, datasets: list[str], batch_size: int,
+                names=None) -> list[dict]:
     """bench/report.py's rows: per dataset and (implementation, precision), latency p50/p99
     and throughput (with its useful FLOPs per item from `lengths`)."""
     from report import result_row
 
     names = names or IMPL_NAMES
     rows = []
-    for dataset in FLAGS.datasets:
+    for dataset in datasets:
         flops = (lengths.get(dataset) or {}).get("flops_per_item")
         for (impl, precision), result in results.items():
-            s = _summary(result, dataset)
+            s = summary(result, dataset)
             tflite = impl == "tflite"
             group = f"{dataset}, {'float32' if tflite else precision}"
             name = names[impl] + (f", quantize={precision}" if tflite else "")
@@ -643,12 +724,12 @@ def result_rows(results, exports, lengths: dict, names=None) -> list[dict]:
             rows.append(result_row(name, "latency p50", "ms", s["p50"], better="lower", **common))
             rows.append(result_row(name, "latency p99", "ms", s["p99"], better="lower", **common))
             if s["throughput"]:
-                rows.append(result_row(name, f"throughput at batch {FLAGS.batch_size}",
+                rows.append(result_row(name, f"throughput at batch {batch_size}",
                                        "sequences/s", s["throughput"], better="higher",
                                        flops_per_item=flops,
                                        peak_flops=PEAK_FLOPS.get(precision), **common))
             if tflite and "file_mb" in exports.get((impl, precision), {}) and \
-                    dataset == FLAGS.datasets[0]:
+                    dataset == datasets[0]:
                 rows.append(result_row(name, "file size", "MB",
                                        [exports[(impl, precision)]["file_mb"]], better=None,
                                        **common))
@@ -659,7 +740,7 @@ def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
                 sources: dict) -> None:
     from report import write_results
 
-    rows = result_rows(results, exports, lengths)
+    rows = result_rows(results, exports, lengths, FLAGS.datasets, FLAGS.batch_size)
     info = {"vocab": vocab_desc, "datasets": sources, "lengths": lengths,
             "exports": {f"{i}:{p}": v for (i, p), v in exports.items()},
             "workers": {f"{i}:{p}": (r or {}).get("info") for (i, p), r in results.items()}}
@@ -677,4 +758,5 @@ def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -49,7 +49,7 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-import serving  # noqa: E402  (bench/serving.py: the flags, timing and worker plumbing)
+import serving  # noqa: E402  (bench/serving.py: its flags, timing and worker plumbing)
 from real_text import WNUT17_LABELS  # noqa: E402
 from report import NOMINAL_PEAK_FLOPS as PEAK_FLOPS  # noqa: E402
 
@@ -61,14 +61,20 @@ IMPL_NAMES = {
              "grouping",
 }
 LENGTH_PERCENTILES = (50, 90, 99, 100)
-# bench/serving.py's flags that apply here (its TFLite ones do not).
-for _name in ("config", "seq_length", "batch_size", "latency_requests", "throughput_batches",
-              "warmup", "repeats", "impls", "datasets", "precisions", "torch_threads",
-              "vocab_file", "do_lower_case", "num_texts", "min_chars", "work_dir", "json_output"):
-    flags.declare_key_flag(_name)
 FLAGS = flags.FLAGS
-FLAGS.set_default("impls", list(IMPL_NAMES))
-FLAGS.set_default("datasets", ["wnut17"])
+
+
+def define_flags() -> None:
+    """bench/serving.py's flags, those that apply here (its TFLite ones do not) shown as this
+    script's, with this script's implementations and texts as defaults."""
+    serving.define_flags()
+    for name in ("config", "seq_length", "batch_size", "latency_requests", "throughput_batches",
+                 "warmup", "repeats", "impls", "datasets", "precisions", "torch_threads",
+                 "vocab_file", "do_lower_case", "num_texts", "min_chars", "work_dir",
+                 "json_output"):
+        flags.declare_key_flag(name)
+    FLAGS.set_default("impls", list(IMPL_NAMES))
+    FLAGS.set_default("datasets", ["wnut17"])
 
 
 # ----------------------------------------------------------------------------- bert_tf
@@ -113,8 +119,7 @@ def _export(work: str, precision: str) -> dict:
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.splitlines() if line.strip()] or ["(no output)"]
-        return {"error": f"export failed: {lines[-1].strip()[:200]}"}
+        return {"error": f"export failed: {serving.error_line(proc.stderr)}"}
     return {"export_s": time.perf_counter() - start,
             "command": shlex.join(["python", os.path.relpath(cmd[1], REPO), *cmd[2:]])}
 
@@ -157,20 +162,17 @@ def _length_info(path: str, cfg: dict, datasets: dict) -> dict:
 
 # ----------------------------------------------------------------------------- Hugging Face
 def _predict_torch(cfg: dict, vocab_file: str, precision: str, use_pipeline: bool):
+    tokenizer, model, info = serving.hf_peer(
+        "BertForTokenClassification", cfg, vocab_file, FLAGS.do_lower_case, FLAGS.torch_threads,
+        num_labels=len(WNUT17_LABELS), id2label=dict(enumerate(WNUT17_LABELS)),
+        label2id={label: i for i, label in enumerate(WNUT17_LABELS)})
+    if model is None:
+        return None, info
     import torch
     import transformers
-    from transformers import BertForTokenClassification
 
-    tokenizer, hf = serving.hf_tokenizer_and_config(
-        cfg, vocab_file, num_labels=len(WNUT17_LABELS),
-        id2label=dict(enumerate(WNUT17_LABELS)),
-        label2id={label: i for i, label in enumerate(WNUT17_LABELS)})
     tokenizer.model_max_length = FLAGS.seq_length
-    model = BertForTokenClassification(hf).eval()
     bf16 = precision == "mixed_bfloat16"
-    info = {"torch": torch.__version__, "transformers": transformers.__version__,
-            "threads": torch.get_num_threads(),
-            "attn_implementation": getattr(model.config, "_attn_implementation", None)}
     if use_pipeline:
         from bert_tf.serving.token_classifier import default_doc_stride
 
@@ -254,12 +256,12 @@ def _run_worker(spec: str) -> None:
         predict, info = serving._predict_bert_tf(work, impl, precision)
         info["datasets"] = _length_info(serving._saved_model_dir(work, impl, precision), cfg,
                                         datasets)
-    elif serving.torch_skip():
-        print("RESULT " + json.dumps(serving.torch_skip()), flush=True)
-        return
     else:
         predict, info = _predict_torch(cfg, os.path.join(work, "vocab.txt"), precision,
                                        use_pipeline=impl == "torch_pipeline")
+    if predict is None:
+        print("RESULT " + json.dumps(info), flush=True)
+        return
     results = {}
     for name, items in datasets.items():
         sample = items[:FLAGS.batch_size]
@@ -284,14 +286,13 @@ def main(argv) -> None:
         _run_worker(FLAGS.worker)
         return
     seq, batch = FLAGS.seq_length, FLAGS.batch_size
-    with serving.driver_setup(IMPL_NAMES, "bench_serving_ner_") as \
+    with serving.driver_setup(FLAGS.impls, IMPL_NAMES, FLAGS.config, FLAGS.work_dir,
+                              "bench_serving_ner_", serving._prepare) as \
             (cfg, work, vocab_desc, sources):
-        print(f"config {os.path.basename(FLAGS.config)}: L{cfg['num_hidden_layers']} "
-              f"H{cfg['hidden_size']}, {len(WNUT17_LABELS)} tags; max seq {seq}; vocab "
-              f"{vocab_desc}; texts: {'; '.join(f'{k}: {v}' for k, v in sources.items())}; "
-              f"latency: {FLAGS.latency_requests} batch-1 requests, throughput: "
-              f"{FLAGS.throughput_batches} batches of {batch}; {FLAGS.repeats} repeats; "
-              f"{os.cpu_count()} CPUs", flush=True)
+        details = (f", {len(WNUT17_LABELS)} tags; max seq {seq}; vocab {vocab_desc}; texts: "
+                   f"{'; '.join(f'{k}: {v}' for k, v in sources.items())}")
+        print(serving.setup_line(FLAGS.config, cfg, details, FLAGS.latency_requests,
+                                 FLAGS.throughput_batches, batch, FLAGS.repeats), flush=True)
         exports, results = {}, {}
         for precision in FLAGS.precisions:
             for impl in FLAGS.impls:
@@ -307,7 +308,7 @@ def main(argv) -> None:
         lengths = serving._length_infos(results)
         for name, info in lengths.items():
             print("  " + _lengths_line(name, info, seq), flush=True)
-        serving._print_table(results, {}, lengths, batch, IMPL_NAMES)
+        serving._print_table(results, {}, lengths, FLAGS.datasets, batch, IMPL_NAMES)
         if FLAGS.json_output:
             _write_json(results, exports, lengths, cfg, vocab_desc, sources)
 
@@ -316,7 +317,8 @@ def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
                 sources: dict) -> None:
     from report import write_results
 
-    rows = serving.result_rows(results, {}, lengths, IMPL_NAMES)
+    rows = serving.result_rows(results, {}, lengths, FLAGS.datasets, FLAGS.batch_size,
+                               IMPL_NAMES)
     info = {"vocab": vocab_desc, "datasets": sources, "lengths": lengths, "exports": exports,
             "workers": {f"{i}:{p}": (r or {}).get("info") for (i, p), r in results.items()},
             "nominal_peak_flops": PEAK_FLOPS}
@@ -335,4 +337,5 @@ def _write_json(results, exports, lengths: dict, cfg: dict, vocab_desc: str,
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

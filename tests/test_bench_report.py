@@ -14,7 +14,8 @@ TITLES = ["Measured peak (large GEMMs) (`peak`)", "Tokenization + packing (`toke
           "Fine-tuning step (span QA, seq 384) (`finetuning_qa`)",
           "One MRPC epoch, fine-tuning wall-clock (`finetuning_epoch`)",
           "Serving (strings in → classifier outputs) (`serving`)",
-          "Serving NER (strings in → entities) (`serving_ner`)"]
+          "Serving NER (strings in → entities) (`serving_ner`)",
+          "Serving (question, context → answer) (`serving_qa`)"]
 TABLE_HEADER = "| implementation |"
 COLUMNS = ["best", "median", "speed-up of ours (median)"]
 
@@ -55,6 +56,7 @@ def _canned_results() -> dict:
                              _row("reference", "throughput", "instances/s", [6e3])],
         "pretraining": train, "finetuning": train, "serving": serving,
         "finetuning_ner": train, "finetuning_qa": train, "serving_ner": serving,
+        "serving_qa": serving,
         "finetuning_epoch": [
             _row("bert_tf", "one epoch + dev eval, process wall-clock", "s", [60.0], "lower",
                  True, "float32"),
@@ -120,6 +122,7 @@ def test_quick_report_end_to_end(tmp_path):
     _check_markdown(text)
     assert "Quick mode" in text and "Not measured" not in text
     for name in ("peak", "tokenization", "pretraining_data", "pretraining", "finetuning",
-                 "finetuning_ner", "finetuning_qa", "finetuning_epoch", "serving", "serving_ner"):
+                 "finetuning_ner", "finetuning_qa", "finetuning_epoch", "serving", "serving_ner",
+                 "serving_qa"):
         data = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
         assert data["rows"] and any(row["ours"] and row["values"] for row in data["rows"])
