@@ -20,7 +20,7 @@ run_info.json records; --multi_label, --label_threshold and --label_separator ov
 from absl import flags, logging
 
 from bert_tf.cli import common as cli
-from bert_tf.serving.export import SERVING_TASKS, spec_from_checkpoint
+from bert_tf.serving.export import DEFAULT_BUCKET_SIZE, SERVING_TASKS, spec_from_checkpoint
 
 FLAGS = flags.FLAGS
 
@@ -43,7 +43,7 @@ cli.define_question_answering_flags()
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "bfloat16"],
                   "Dtype policy of the exported graph; bfloat16 also stores the weights in "
                   "bfloat16 (fastest on AMX CPUs and TPUs). Outputs stay float32.")
-flags.DEFINE_integer("bucket_size", 16,
+flags.DEFINE_integer("bucket_size", DEFAULT_BUCKET_SIZE,
                      "Pack each request batch to its longest text rounded up to a multiple of "
                      "this, capped at --max_seq_length (outputs unchanged, short texts faster); "
                      "0 packs every batch to --max_seq_length.")

@@ -61,7 +61,11 @@ _SINGLE_TEXT_TASKS = (TokenClassifierServingModule.task,)
 METADATA_FILE = "bert_tf_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 # Request batches are packed to a multiple of this (capped at max_seq_length): 8 shapes at 128.
-DEFAULT_BUCKET_SIZE = 16
+# Serving packs each request batch to its longest text rounded up to a multiple of this. Smaller
+# is faster on CPUs (BERT-base fp32, SST-2/MRPC dev, one process alternating exports: 8 gave
+# ~10% lower batch-1 latency and ~12% more batch-32 throughput than 16; 1 a few % more again);
+# 8 keeps the shapes few and aligned for GPU tensor cores. Training buckets stay at 16 (XLA/TPU).
+DEFAULT_BUCKET_SIZE = 8
 
 DEFAULT_WARMUP_TEXTS = {
     "classifier": ["The movie was great.", "A short sentence that warms the model up."],
