@@ -277,6 +277,9 @@ def test_qa_settings_from_run_info_and_v2_no_answer(tmp_path):
     assert plain.module.doc_stride == 128 and not plain.module.version_2_with_negative
 
 
+# CI time: pipelines equal the serving modules in CI; exports equal run_squad's predictions in
+# test_run_squad
+@pytest.mark.slow
 def test_exported_model_gives_the_pipeline_results(qa, qa_dir, tmp_path):
     """A SavedModel exported from the same weights: from_pretrained reads its task and
     settings, and the pipeline on it equals the loaded SavedModel's serving_default and the
@@ -299,6 +302,8 @@ def test_exported_model_gives_the_pipeline_results(qa, qa_dir, tmp_path):
     np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], atol=1e-5)
 
 
+# CI time: the predict command is in CI through test_pipelines' CLI test
+@pytest.mark.slow
 def test_predict_command_question_answering(qa, qa_dir):
     """`question ||| context` lines give {"question", "context", "result"} JSON lines."""
     flags = [f"--{name}={value}" for name, value in QA.items()]

@@ -436,6 +436,8 @@ print("OK")
 """
 
 
+# CI time: distributed pretraining is in CI through the two-process MultiWorkerMirrored test
+@pytest.mark.slow
 def test_mirrored_two_cpus_equals_one_device(records, tmp_path):
     proc = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, records, str(tmp_path),
                            repr(NO_DROPOUT)], capture_output=True, text=True, timeout=180,

@@ -318,6 +318,8 @@ print("OK")
 """
 
 
+# CI time: the shared Trainer's Mirrored path is in CI through test_run_classifier's mirrored test
+@pytest.mark.slow
 def test_mirrored_two_cpus_equals_one_device(tmp_path, pretrained):
     """Two replicas (13 questions: the last batch is padded) give one device's weights and
     answers."""

@@ -148,6 +148,9 @@ print("OK")
 """
 
 
+# CI time: the Trainer's Mirrored path is in CI through test_run_classifier's mirrored test,
+# bucketing through the one-device equality tests
+@pytest.mark.slow
 def test_bucketed_mirrored_two_cpus_equals_one_device(tmp_path, pretrained):
     # Training data over several buckets: each step's global batch is one bucket, split over
     # the replicas, so both take the same steps.

@@ -201,6 +201,8 @@ print("OK")
 """
 
 
+# CI time: the shared Trainer's Mirrored path is in CI through test_run_classifier's mirrored test
+@pytest.mark.slow
 def test_mirrored_two_cpus_equals_one_device(setup, tmp_path):
     """With length buckets: every step's global batch is one bucket, split over the replicas,
     and the evaluation's per-replica batches have one shape."""
