@@ -105,7 +105,7 @@ demo: $(STAMP)
 
 # Benchmarks against peers → BENCHMARKS.md: bench/report.py runs every bench/ script (tokenization,
 # pretraining_data, pretraining, pretraining --head=classifier|token_classifier|span_qa, serving,
-# serving_ner; peers in the same run) and
+# serving_ner, serving_qa; peers in the same run) and
 # writes machine, versions, commands and one table per benchmark (JSON and logs in output/bench/).
 # BENCH_QUICK=1: tiny models and one repeat, a smoke test of the pipeline (written to
 # output/bench-quick/BENCHMARKS.md, never to BENCHMARKS.md).
