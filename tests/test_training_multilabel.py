@@ -17,6 +17,16 @@ from bert_tf.data.metrics import multi_label_metrics  # noqa: E402
 pretrained = C.pretrained
 
 
+@pytest.fixture(scope="module")
+def pretrained_h64(tmp_path_factory):
+    """The task checkpoint at hidden size 64. At C.CONFIG's hidden size 32 some seeds stall with
+    one of the two labels at chance for 40 epochs (measured: 3 of 6 seeds at lr 3e-3, 1 of 4 at
+    lr 1e-3 with 40 epochs); at 64, 6 of 6 seeds reach exact match 1.0 in 20 epochs."""
+    config = dict(C.CONFIG, hidden_size=64, intermediate_size=128)
+    return C.write_google_checkpoint(str(tmp_path_factory.mktemp("pretrained_h64")), config,
+                                     vocab_tokens=C.VOCAB)
+
+
 def _rows(n, seed):
     """text_a holds a POS word with p=0.5 and a NEG word with p=0.5: labels pos / neg / both /
     none (an empty label column)."""
@@ -67,14 +77,14 @@ def test_label_column_is_split_learned_and_checked(tmp_path):
         p.get_dev_examples(data)
 
 
-def test_cli_learns_a_multilabel_task_and_exports_it(tmp_path, pretrained):
+def test_cli_learns_a_multilabel_task_and_exports_it(tmp_path, pretrained_h64):
     data = write_multilabel_task(tmp_path / "data")
     out = tmp_path / "out"
     proc = C._cli("--task_name=tsv", f"--data_dir={data}", "--text_column=0",
                   "--text_pair_column=1", "--label_column=2", "--multi_label",
-                  f"--init_checkpoint={pretrained}", f"--output_dir={out}", "--do_train",
+                  f"--init_checkpoint={pretrained_h64}", f"--output_dir={out}", "--do_train",
                   "--do_eval", "--do_predict", f"--max_seq_length={C.SEQ}",
-                  "--train_batch_size=32", "--learning_rate=3e-3", "--num_train_epochs=20",
+                  "--train_batch_size=32", "--learning_rate=1e-3", "--num_train_epochs=20",
                   "--seed=1", f"--export_dir={tmp_path / 'serving'}", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = dict(line.split(" = ") for line in
