@@ -49,31 +49,14 @@ def _fused_bn_layer_norm(layer, x):
     return tf.cast(y, layer.compute_dtype)
 
 
-def _separate_attention(self, x, mask, training):
-    """TransformerBlock._self_attention before the fused QKV projection."""
-    mha = self._self_attention_layer
-    hidden = x.shape[-1]
-    heads, key_dim = mha.num_heads, mha.key_dim
-    batch, length = tf.shape(x)[0], tf.shape(x)[1]
-    flat = tf.reshape(x, [-1, hidden])
-
-    def project(dense):
-        y = tf.nn.bias_add(tf.matmul(flat, tf.reshape(dense.kernel, [hidden, -1])),
-                           tf.reshape(dense.bias, [-1]))
-        return tf.transpose(tf.reshape(y, [batch, length, heads, key_dim]), [0, 2, 1, 3])
-
-    query = project(mha.query_dense) * tf.cast(1.0 / key_dim ** 0.5, x.dtype)
-    return self._attend(x, query, project(mha.key_dense), project(mha.value_dense), mask,
-                        training)
-
-
 # (piece, form) -> (object, attribute, replacement); the current forms patch nothing.
 _PATCHES = {
     ("dropout", "keras"): (dropout_lib, "apply", _keras_dropout),
     ("layer_norm", "keras"): (layer_norm_lib, "apply", _keras_layer_norm),
     ("layer_norm", "fused_bn"): (layer_norm_lib, "apply", _fused_bn_layer_norm),
-    ("attention", "separate"): (transformer.TransformerBlock, "_self_attention",
-                                _separate_attention),
+    # The training step with the projections inference uses.
+    ("attention", "separate"): (transformer.TransformerBlock, "_fused_qkv",
+                                transformer.TransformerBlock._separate_qkv),
 }
 
 

@@ -216,6 +216,19 @@ def test_transformer_block_fused_call_equals_keras_hub_call(activation):
     np.testing.assert_allclose(ours.numpy(), keras_hub_path.numpy(), atol=1e-5)
 
 
+def test_transformer_block_training_projection_equals_inference_projection():
+    """Training projects query, key and value with one [H, 3H] matmul, inference with three;
+    without dropout both compute keras-hub's call."""
+    block = TransformerBlock(intermediate_dim=24, num_heads=2, dropout=0.0,
+                             layer_norm_epsilon=1e-12)
+    x = np.random.RandomState(1).normal(size=(2, 5, 8)).astype("float32")
+    mask = np.array([[1] * 5, [1] * 3 + [0] * 2], "int32")
+    keras_hub_path, _ = block(x, padding_mask=mask, training=False, return_attention_scores=True)
+    for training in (True, False):
+        np.testing.assert_allclose(block(x, padding_mask=mask, training=training).numpy(),
+                                   keras_hub_path.numpy(), atol=1e-5)
+
+
 def test_attention_and_hidden_dropout_rates_land_where_they_should():
     config = _config(hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.05)
     encoder = BertEncoder(config)

@@ -17,8 +17,8 @@ This subclass changes these things:
 * For training speed (issue 16), `call` also runs keras-hub's Dropout sublayers through
   `bert_tf.layers.dropout` (16 random bits per element, one multiply; same rates and seed
   generators), its LayerNorms through `bert_tf.layers.layer_norm` (closed-form gradient; same
-  gamma/beta), and projects query, key and value with one [H, 3H] matmul (see
-  `_self_attention`). bench/step_ab.py times each against its earlier form.
+  gamma/beta), and projects query, key and value with one [H, 3H] matmul in training (see
+  `_fused_qkv`). bench/step_ab.py times each against its earlier form.
 
 Masking: keras adds a large negative number (-1e9) to masked scores where Google adds -10000.
 Both underflow to exactly 0 after the softmax in float32 for any row with at least one valid key,
@@ -88,32 +88,63 @@ class TransformerBlock(keras_hub.layers.TransformerEncoder):
         return layer_norm.apply(self._feedforward_layer_norm, x + y)
 
     def _self_attention(self, x, mask, training):
-        """keras MultiHeadAttention's computation on its own variables, as one 2-D MatMul +
-        BiasAdd for query, key and value together and [B, N, S, D] batch matmuls.
+        """keras MultiHeadAttention's computation on its own variables, with 2-D MatMul +
+        BiasAdd projections and [B, N, S, D] batch matmuls.
 
         The layer's EinsumDense projections run as BatchMatMul + AddV2 and its score/context
-        einsums transpose on every call; 2-D MatMul + BiasAdd is what oneDNN fuses. The three
-        [H, H] kernels are concatenated into one [H, 3H] kernel inside the step (variables and
-        checkpoints keep keras' three layers): one matmul with 3x wider output and one
-        transpose instead of three of each. The 1/sqrt(D) query scale is folded into the query
-        kernel and bias ([H, H] instead of [B S, H]; exact when D is a power of 4, as in
-        every BERT). The rest is `_attend`.
+        einsums transpose on every call; 2-D MatMul + BiasAdd is what oneDNN fuses. In training
+        the projections are `_fused_qkv`; otherwise `_separate_qkv` (see there why). The rest is
+        `_attend`.
         """
         mha = self._self_attention_layer
-        hidden = x.shape[-1]
-        heads, key_dim = mha.num_heads, mha.key_dim
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
-        query_scale = tf.cast(1.0 / key_dim ** 0.5, x.dtype)
+        shape = [batch, length, mha.num_heads, mha.key_dim]
+        project = self._fused_qkv if training else self._separate_qkv
+        query, key, value = project(tf.reshape(x, [-1, x.shape[-1]]), shape)
+        return self._attend(x, query, key, value, mask, training)
+
+    def _fused_qkv(self, flat, shape):
+        """Scaled query, key and value [B, N, S, D] of `flat` [B S, H] from one [H, 3H] matmul.
+
+        The three [H, H] kernels are concatenated into one [H, 3H] kernel inside the step
+        (variables and checkpoints keep keras' three layers): one matmul with 3x wider output
+        and one transpose instead of three of each, and the 1/sqrt(D) query scale is folded into
+        the query kernel and bias (exact when D is a power of 4, as in every BERT). The concat
+        copies 3H^2 weights per call, which a training step's forward and backward over B S
+        rows amortize.
+        """
+        mha = self._self_attention_layer
+        hidden = flat.shape[-1]
+        query_scale = tf.cast(1.0 / mha.key_dim ** 0.5, flat.dtype)
         dense = (mha.query_dense, mha.key_dense, mha.value_dense)
         kernels = [tf.reshape(d.kernel, [hidden, -1]) for d in dense]
         biases = [tf.reshape(d.bias, [-1]) for d in dense]
         kernel = tf.concat([kernels[0] * query_scale] + kernels[1:], axis=1)  # [H, 3 N D]
         bias = tf.concat([biases[0] * query_scale] + biases[1:], axis=0)
-        qkv = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, hidden]), kernel), bias)
-        qkv = tf.transpose(tf.reshape(qkv, [batch, length, 3, heads, key_dim]),
+        qkv = tf.nn.bias_add(tf.matmul(flat, kernel), bias)
+        qkv = tf.transpose(tf.reshape(qkv, shape[:2] + [3] + shape[2:]),
                            [2, 0, 3, 1, 4])  # [3, B, N, S, D]
-        query, key, value = tf.unstack(qkv, axis=0)
-        return self._attend(x, query, key, value, mask, training)
+        return tf.unstack(qkv, axis=0)
+
+    def _separate_qkv(self, flat, shape):
+        """Scaled query, key and value [B, N, S, D] of `flat` [B S, H] from three matmuls.
+
+        At inference a short request makes the concat of `_fused_qkv` the larger cost: BERT-base
+        fp32 forward on 1 x 32 tokens took 65 ms with it and 55 ms with this form (one process,
+        the two alternating); at 32 x 32 they were within noise. The query is scaled after its
+        projection ([B S, H] products, no kernel copy).
+        """
+        mha = self._self_attention_layer
+        hidden = flat.shape[-1]
+
+        def project(dense):
+            y = tf.nn.bias_add(tf.matmul(flat, tf.reshape(dense.kernel, [hidden, -1])),
+                               tf.reshape(dense.bias, [-1]))
+            return tf.transpose(tf.reshape(y, shape), [0, 2, 1, 3])
+
+        query_scale = tf.cast(1.0 / mha.key_dim ** 0.5, flat.dtype)
+        return (project(mha.query_dense) * query_scale, project(mha.key_dense),
+                project(mha.value_dense))
 
     def _attend(self, x, query, key, value, mask, training):
         """Attention of [B, N, S, D] (scaled) query, key and value, then the output projection
